@@ -1,0 +1,26 @@
+import ArgumentParser
+
+/// The `countersign` command: a thin shell over the library layers.
+public struct CountersignCommand: ParsableCommand {
+    public static let version = "0.1.0"
+
+    public static let configuration = CommandConfiguration(
+        commandName: "countersign",
+        abstract: "An execution-authorization firewall and flight recorder for AI agents.",
+        discussion: """
+            Every risky agent action becomes an action envelope; a YAML policy decides allow, ask (a second \
+            human key) or deny, using labels that say which values came from untrusted or secret sources.
+
+            Start here:
+              countersign policy eval --policy examples/policies/label-flows.yaml --action-json '{"actor":"agent","surface":"shell","tool":"Bash","intent":"execute","args":{"command":"ls"}}'
+              countersign policy test --policy examples/policies/label-flows.yaml --cases examples/policies/label-flows-tests.yaml
+              countersign policy check --policy examples/policies/label-flows.yaml
+
+            Exit codes: 0 success; 1 invalid input, invalid policy or failing tests; 64 usage error.
+            """,
+        version: version,
+        subcommands: [PolicyCommand.self]
+    )
+
+    public init() {}
+}

@@ -1,0 +1,171 @@
+import CountersignCore
+import CountersignProvenance
+
+/// One compiled check of a rule. Matching allocates nothing for string fields; the explanation
+/// (`explain`) is built only when a person asks for it.
+enum Matcher: Sendable {
+    enum Field: Sendable { case actor, surface, tool, intent }
+    enum Source: Sendable { case args, metadata }
+    enum LeafTest: Sendable {
+        /// Python equality with the expected value, or any leaf equal to `str(expected)`.
+        case equals(JSONValue, String)
+        case prefix([String])
+        case contains([String])
+        case glob([Glob])
+        case regex([Pattern])
+    }
+    enum LabelTest: Sendable {
+        case any(LabelSet)
+        case all(LabelSet)
+        case none(LabelSet)
+    }
+
+    case equals(Field, String)
+    case glob(Field, [Glob])
+    case targetPrefix(String)
+    case targetGlob([Glob])
+    case targetRegex([Pattern])
+    case toolIn([String])
+    case tagsAny([String])
+    case tagsAll([String])
+    case tagsNone([String])
+    case commandMatches([String])
+    case path(label: String, source: Source, path: String, test: LeafTest)
+    case exists(label: String, source: Source, path: String)
+    case sessionLabels(LabelTest)
+    case argsLabels(LabelTest)
+    case argLabels(path: String, labels: LabelSet)
+
+    func matches(_ context: inout EvaluationContext) -> Bool {
+        let envelope = context.envelope
+        switch self {
+        case .equals(let field, let expected):
+            return ByteSearch.equal(envelope.field(field), expected)
+        case .glob(let field, let globs):
+            let value = envelope.field(field)
+            return globs.contains { $0.matches(value) }
+        case .targetPrefix(let prefix):
+            return ByteSearch.hasPrefix(context.target, prefix)
+        case .targetGlob(let globs):
+            let target = context.target
+            return globs.contains { $0.matches(target) }
+        case .targetRegex(let patterns):
+            let target = context.target
+            return patterns.contains { $0.search(target) }
+        case .toolIn(let tools):
+            return tools.contains { ByteSearch.equal(envelope.tool, $0) }
+        case .tagsAny(let tags):
+            return tags.contains { tag in envelope.risk.contains { ByteSearch.equal($0, tag) } }
+        case .tagsAll(let tags):
+            return tags.allSatisfy { tag in envelope.risk.contains { ByteSearch.equal($0, tag) } }
+        case .tagsNone(let tags):
+            return !tags.contains { tag in envelope.risk.contains { ByteSearch.equal($0, tag) } }
+        case .commandMatches(let snippets):
+            let command = context.command
+            return snippets.contains { ByteSearch.contains(command, $0) }
+        case .path(_, let source, let path, let test):
+            guard let actual = envelope.value(source, path) else { return false }
+            return Self.evaluate(test, actual)
+        case .exists(_, let source, let path):
+            return envelope.value(source, path) != nil
+        case .sessionLabels(let test):
+            return Self.evaluate(test, context.sessionLabels)
+        case .argsLabels(let test):
+            return Self.evaluate(test, context.argumentLabels())
+        case .argLabels(let path, let labels):
+            return context.labels(ofArgumentAt: path).intersects(labels)
+        }
+    }
+
+    static func evaluate(_ test: LabelTest, _ labels: LabelSet) -> Bool {
+        switch test {
+        case .any(let wanted): return labels.intersects(wanted)
+        case .all(let wanted): return labels.contains(wanted)
+        case .none(let forbidden): return !labels.intersects(forbidden)
+        }
+    }
+
+    static func evaluate(_ test: LeafTest, _ actual: JSONValue) -> Bool {
+        switch test {
+        case .equals(let expected, let expectedText):
+            return PythonValue.equal(actual, expected)
+                || PythonValue.anyLeaf(actual) { ByteSearch.equal($0, expectedText) }
+        case .prefix(let prefixes):
+            return PythonValue.anyLeaf(actual) { leaf in prefixes.contains { ByteSearch.hasPrefix(leaf, $0) } }
+        case .contains(let needles):
+            return PythonValue.anyLeaf(actual) { leaf in needles.contains { ByteSearch.contains(leaf, $0) } }
+        case .glob(let globs):
+            return PythonValue.anyLeaf(actual) { leaf in globs.contains { $0.matches(leaf) } }
+        case .regex(let patterns):
+            return PythonValue.anyLeaf(actual) { leaf in patterns.contains { $0.search(leaf) } }
+        }
+    }
+}
+
+extension ActionEnvelope {
+    @inline(__always)
+    func field(_ field: Matcher.Field) -> String {
+        switch field {
+        case .actor: return actor
+        case .surface: return surface
+        case .tool: return tool
+        case .intent: return intent
+        }
+    }
+
+    func value(_ source: Matcher.Source, _ path: String) -> JSONValue? {
+        switch source {
+        case .args: return JSONValue.object(args).resolve(path: path)
+        case .metadata: return JSONValue.object(metadata).resolve(path: path)
+        }
+    }
+}
+
+/// What one evaluation reads besides the envelope, computed at most once and only when a rule needs it.
+struct EvaluationContext {
+    let envelope: ActionEnvelope
+    let session: SessionState?
+    let registry: LabelRegistry
+    private var cachedTarget: String?
+    private var cachedArgumentLabels: LabelSet?
+
+    init(envelope: ActionEnvelope, session: SessionState?, registry: LabelRegistry) {
+        self.envelope = envelope
+        self.session = session
+        self.registry = registry
+    }
+
+    var target: String {
+        mutating get {
+            if let cachedTarget { return cachedTarget }
+            let value = envelope.derivedTarget
+            cachedTarget = value
+            return value
+        }
+    }
+
+    /// `str(args.command)`, empty when absent (DualKey's `command_matches` input).
+    var command: String {
+        guard let command = envelope.args["command"] else { return "" }
+        return PythonText.str(command)
+    }
+
+    var sessionLabels: LabelSet { session?.labels ?? LabelSet() }
+
+    /// Labels the envelope carries itself plus those its arguments inherit from the session.
+    mutating func argumentLabels() -> LabelSet {
+        if let cachedArgumentLabels { return cachedArgumentLabels }
+        var labels = envelope.labels.isEmpty ? LabelSet() : registry.set(envelope.labels)
+        if let session { labels.formUnion(session.labels(of: .object(envelope.args))) }
+        cachedArgumentLabels = labels
+        return labels
+    }
+
+    func labels(ofArgumentAt path: String) -> LabelSet {
+        var labels = envelope.labels.isEmpty ? LabelSet() : registry.set(envelope.labels)
+        if let session, let value = JSONValue.object(envelope.args).resolve(path: path) {
+            labels.formUnion(session.labels(of: value))
+        }
+        return labels
+    }
+}

@@ -1,0 +1,181 @@
+import CountersignCore
+import CountersignProvenance
+import Foundation
+
+/// The result of evaluating one action: the decision and which rule made it.
+public struct PolicyOutcome: Sendable, Hashable {
+    public let decision: Decision
+    /// The matched rule's id, or `default` when no rule matched.
+    public let ruleID: String
+    /// The rule's `reason:`, else DualKey's `matched rule '<id>'` / `fell through to default decision`.
+    public let reason: String
+    /// The `approvals:` block of an `ask` rule.
+    public let approvals: ApprovalRequirement?
+
+    public var isDefault: Bool { ruleID == Policy.defaultRuleID }
+}
+
+/// A loaded, validated and compiled policy. Immutable and `Sendable`: compile once, share everywhere.
+public struct Policy: Sendable {
+    public static let defaultRuleID = "default"
+
+    public let document: PolicyDocument
+    let rules: [CompiledRule]
+    let labelSources: [CompiledLabelSource]
+    let defaultOutcome: PolicyOutcome
+    let defaultOutputLabels: LabelSet?
+    /// Rule indexes to try for a tool named in some rule's `tool`/`tool_in`, and for any other tool.
+    let candidatesByTool: [String: [Int]]
+    let candidatesForOtherTools: [Int]
+
+    public var path: String { document.path }
+    public var sourceHash: String { document.sourceHash }
+    public var registry: LabelRegistry { document.registry }
+    public var defaultDecision: Decision { document.defaultDecision }
+    public var ruleIDs: [String] { rules.map(\.id) }
+
+    struct CompiledRule: Sendable {
+        let id: String
+        let decision: Decision
+        let matchers: [Matcher]
+        let outcome: PolicyOutcome
+        let conditions: [Condition]
+
+        func matches(_ context: inout EvaluationContext) -> Bool {
+            for matcher in matchers where !matcher.matches(&context) { return false }
+            return true
+        }
+    }
+
+    struct CompiledLabelSource: Sendable {
+        let id: String
+        let matchers: [Matcher]
+        let output: LabelSet
+    }
+
+    public init(document: PolicyDocument) {
+        self.document = document
+        rules = document.rules.map { spec in
+            CompiledRule(
+                id: spec.id, decision: spec.decision, matchers: spec.conditions.flatMap(\.matchers),
+                outcome: PolicyOutcome(
+                    decision: spec.decision, ruleID: spec.id, reason: spec.reason ?? "matched rule '\(spec.id)'",
+                    approvals: spec.decision == .ask ? (spec.approvals ?? ApprovalRequirement()) : nil),
+                conditions: spec.conditions)
+        }
+        labelSources = document.labelSources.map {
+            CompiledLabelSource(
+                id: $0.id, matchers: $0.conditions.flatMap(\.matchers), output: document.registry.set($0.output))
+        }
+        defaultOutcome = PolicyOutcome(
+            decision: document.defaultDecision, ruleID: Self.defaultRuleID, reason: "fell through to default decision",
+            approvals: document.defaultDecision == .ask ? ApprovalRequirement() : nil)
+        defaultOutputLabels = document.defaultOutputLabels.map { document.registry.set($0) }
+
+        // Index rules by the tools they can match, keeping file order within each list.
+        var toolsOfRule: [Set<String>?] = []
+        for rule in rules {
+            var tools: Set<String>?
+            for matcher in rule.matchers {
+                switch matcher {
+                case .equals(.tool, let name): tools = tools.map { $0.intersection([name]) } ?? [name]
+                case .toolIn(let names): tools = tools.map { $0.intersection(names) } ?? Set(names)
+                default: break
+                }
+            }
+            toolsOfRule.append(tools)
+        }
+        let named = Set(toolsOfRule.compactMap { $0 }.flatMap { $0 })
+        var byTool: [String: [Int]] = [:]
+        for tool in named {
+            byTool[tool] = toolsOfRule.indices.filter { toolsOfRule[$0] == nil || toolsOfRule[$0]!.contains(tool) }
+        }
+        candidatesByTool = byTool
+        candidatesForOtherTools = toolsOfRule.indices.filter { toolsOfRule[$0] == nil }
+    }
+
+    /// Loads, validates and compiles a policy file (YAML or JSON).
+    public static func load(path: String) throws(PolicyLoadError) -> Policy {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw PolicyLoadError(
+                SourceLocation(file: path, line: 0, column: 0), "cannot read policy file: \(Self.describe(error))",
+                hint: "check the path; policies are YAML or JSON files")
+        }
+        return try parse(data, path: path)
+    }
+
+    public static func parse(_ data: Data, path: String) throws(PolicyLoadError) -> Policy {
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw PolicyLoadError(SourceLocation(file: path, line: 1, column: 1), "policy file is not UTF-8 text")
+        }
+        let root = try SourceNode.parse(text, file: path)
+        var parser = PolicyParser(file: path)
+        let document = try parser.parse(root, sourceHash: "sha256:" + Digest.sha256Hex(data))
+        return Policy(document: document)
+    }
+
+    public static func parse(_ text: String, path: String = "<policy>") throws(PolicyLoadError) -> Policy {
+        try parse(Data(text.utf8), path: path)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain,
+            let code = POSIXErrorCode(rawValue: Int32(underlying.code))
+        {
+            return String(cString: strerror(code.rawValue))
+        }
+        if ns.domain == NSCocoaErrorDomain && ns.code == NSFileReadNoSuchFileError { return "no such file" }
+        return ns.localizedDescription
+    }
+
+    // MARK: - Evaluation
+
+    /// Decides one action: the first rule whose every check holds, else the default decision.
+    public func evaluate(_ envelope: ActionEnvelope, session: SessionState? = nil) -> PolicyOutcome {
+        var context = EvaluationContext(envelope: envelope, session: session, registry: document.registry)
+        for index in candidates(for: envelope.tool) where rules[index].matches(&context) {
+            return rules[index].outcome
+        }
+        return defaultOutcome
+    }
+
+    @inline(__always)
+    func candidates(for tool: String) -> [Int] {
+        candidatesByTool.isEmpty ? candidatesForOtherTools : (candidatesByTool[tool] ?? candidatesForOtherTools)
+    }
+
+    /// The labels this action's output gets from the policy's label sources (union of every match),
+    /// or `default_output_labels` when none matches.
+    public func outputLabels(for envelope: ActionEnvelope, session: SessionState? = nil) -> LabelSet {
+        var context = EvaluationContext(envelope: envelope, session: session, registry: document.registry)
+        var labels = LabelSet()
+        var matched = false
+        for source in labelSources where source.matchers.allSatisfy({ $0.matches(&context) }) {
+            labels.formUnion(source.output)
+            matched = true
+        }
+        if !matched, let defaultOutputLabels { return defaultOutputLabels }
+        return labels
+    }
+
+    /// Ids of the label sources that match this action.
+    public func matchingLabelSources(for envelope: ActionEnvelope, session: SessionState? = nil) -> [String] {
+        var context = EvaluationContext(envelope: envelope, session: session, registry: document.registry)
+        return labelSources.filter { $0.matchers.allSatisfy { $0.matches(&context) } }.map(\.id)
+    }
+
+    /// Labels the action's arguments carry (from the envelope and the session's value provenance).
+    public func argumentLabels(for envelope: ActionEnvelope, session: SessionState?) -> LabelSet {
+        var context = EvaluationContext(envelope: envelope, session: session, registry: document.registry)
+        return context.argumentLabels()
+    }
+
+    /// A fresh session whose labels use this policy's label names.
+    public func makeSession(id: String, limits: ProvenanceLimits = .default) -> SessionState {
+        SessionState(id: id, registry: document.registry, limits: limits)
+    }
+}

@@ -1,0 +1,3 @@
+import CountersignCLI
+
+CountersignCommand.main()
