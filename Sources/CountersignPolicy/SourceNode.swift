@@ -109,7 +109,7 @@ public struct SourceNode: Sendable {
     }
 
     private static func typed(_ scalar: Node.Scalar, node: Node) -> Value {
-        switch scalar.tag.description {
+        switch node.tag.description {
         case "tag:yaml.org,2002:null": return .null
         case "tag:yaml.org,2002:bool": return node.bool.map(Value.bool) ?? .string(scalar.string)
         case "tag:yaml.org,2002:int":

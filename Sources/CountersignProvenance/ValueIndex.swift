@@ -71,9 +71,12 @@ public struct ValueIndex: Sendable, Hashable {
             } else if length >= limits.minimumFragmentLength, entryLength > length,
                 ByteSearch.contains(entry.text, argument)
             {
-                // The argument is a piece of a remembered text: clear integrity if the user typed that piece.
+                // The argument is a piece of a remembered text: clear integrity if the user typed that
+                // piece, or typed every distinctive word of it (a command wrapped around their URL).
                 if argumentTyped == nil {
-                    argumentTyped = trustedTexts.contains { ByteSearch.contains($0, argument) }
+                    argumentTyped =
+                        trustedTexts.contains { ByteSearch.contains($0, argument) }
+                        || typedEveryToken(of: argument, limits: limits)
                 }
                 result.formUnion(argumentTyped! ? entry.labels.subtracting(integrity) : entry.labels)
             }
@@ -81,10 +84,16 @@ public struct ValueIndex: Sendable, Hashable {
         return result
     }
 
-    /// Words of a text, split on whitespace, quotes and brackets, with surrounding punctuation trimmed.
+    private func typedEveryToken(of argument: String, limits: ProvenanceLimits) -> Bool {
+        let tokens = Self.tokens(of: argument, minimumLength: limits.minimumTokenLength)
+        return !tokens.isEmpty && tokens.allSatisfy { token in trustedTexts.contains { ByteSearch.contains($0, token) } }
+    }
+
+    /// Words of a text, split on whitespace, quotes, brackets and the `=`/`&` of `key=value` pairs,
+    /// with surrounding punctuation trimmed.
     static func tokens(of text: String, minimumLength: Int) -> [String] {
         var tokens: [String] = []
-        let separators: Set<UInt8> = Set(" \t\r\n\"'`<>()[]{}|;,".utf8)
+        let separators: Set<UInt8> = Set(" \t\r\n\"'`<>()[]{}|;,=&".utf8)
         let trimmed: Set<UInt8> = Set(".:!?*".utf8)
         var current: [UInt8] = []
         func flush() {
