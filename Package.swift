@@ -47,10 +47,12 @@ let package = Package(
         .testTarget(name: "CountersignCoreTests", dependencies: ["CountersignCore"]),
         .testTarget(
             name: "CountersignPolicyTests",
-            dependencies: ["CountersignPolicy", "CountersignProvenance"]
+            dependencies: ["CountersignPolicy", "CountersignProvenance"],
+            exclude: ["Fixtures"]
         ),
         .testTarget(name: "CountersignProvenanceTests", dependencies: ["CountersignProvenance"]),
-        .testTarget(name: "CountersignCLITests", dependencies: ["CountersignCLI"]),
+        // Drives the real `countersign` binary as a subprocess, so it depends on the executable.
+        .testTarget(name: "CountersignCLITests", dependencies: ["CountersignCLI", "countersign"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -30,15 +30,21 @@ public struct SourceNode: Sendable {
                 "file is larger than \(maximumFileSize / 1024 / 1024) MiB", hint: "split it or remove unused content")
         }
         let root: Node?
+        let parser: Parser
         do {
-            root = try Yams.compose(yaml: text)
+            parser = try Parser(yaml: text)
+            root = try parser.singleRoot()
         } catch let error as YamlError {
             throw Self.describe(error, file: file)
         } catch {
             throw PolicyLoadError(SourceLocation(file: file, line: 1, column: 1), "cannot parse YAML: \(error)")
         }
         guard let root else { return nil }
-        return try convert(root, file: file, depth: 0)
+        var budget = maximumNodes
+        // Nodes hold their anchors weakly; the parser keeps them alive so aliases can be detected.
+        return try withExtendedLifetime(parser) { () throws(PolicyLoadError) -> SourceNode in
+            try convert(root, file: file, depth: 0, budget: &budget)
+        }
     }
 
     private static func describe(_ error: YamlError, file: String) -> PolicyLoadError {
@@ -49,6 +55,11 @@ public struct SourceNode: Sendable {
             return PolicyLoadError(
                 SourceLocation(file: file, line: mark.line, column: mark.column), "invalid YAML: \(problem)\(contextNote)",
                 hint: "check indentation, quoting and that tabs are not used for indentation")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
+            return PolicyLoadError(
+                SourceLocation(file: file, line: context.mark.line, column: context.mark.column),
+                "duplicate key \(keys) in this mapping", hint: "YAML keeps only one of the values; remove the others")
         case .reader(let problem, _, _, _):
             return PolicyLoadError(SourceLocation(file: file, line: 1, column: 1), "cannot read file: \(problem)")
         default:
@@ -57,28 +68,42 @@ public struct SourceNode: Sendable {
     }
 
     private static let maximumDepth = 64
+    /// Bounds the work of converting a document, whatever it holds.
+    private static let maximumNodes = 1_000_000
 
     private static func location(_ node: Node, _ file: String) -> SourceLocation {
         SourceLocation(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
     }
 
-    private static func convert(_ node: Node, file: String, depth: Int) throws(PolicyLoadError) -> SourceNode {
+    private static func convert(_ node: Node, file: String, depth: Int, budget: inout Int) throws(PolicyLoadError)
+        -> SourceNode
+    {
         let here = location(node, file)
         guard depth < maximumDepth else {
             throw PolicyLoadError(here, "nesting deeper than \(maximumDepth) levels")
+        }
+        budget -= 1
+        guard budget > 0 else {
+            throw PolicyLoadError(here, "document has more than \(maximumNodes) values")
+        }
+        // Yams expands aliases itself; an anchored node is where one would be defined. Aliases let a
+        // short file expand into a huge one and hide what a rule really says, so they are refused.
+        if node.anchor != nil {
+            throw PolicyLoadError(
+                here, "YAML anchors and aliases ('&name', '*name') are not supported", hint: "write the value out in full")
         }
         switch node {
         case .scalar(let scalar):
             return SourceNode(value: typed(scalar, node: node), location: here)
         case .sequence(let sequence):
             var items: [SourceNode] = []
-            for item in sequence { items.append(try convert(item, file: file, depth: depth + 1)) }
+            for item in sequence { items.append(try convert(item, file: file, depth: depth + 1, budget: &budget)) }
             return SourceNode(value: .sequence(items), location: here)
         case .mapping(let mapping):
             var pairs: [(key: String, keyNode: SourceNode, value: SourceNode)] = []
             var seen: [String: SourceLocation] = [:]
             for (key, value) in mapping {
-                let keyNode = try convert(key, file: file, depth: depth + 1)
+                let keyNode = try convert(key, file: file, depth: depth + 1, budget: &budget)
                 let name: String
                 switch keyNode.value {
                 case .string(let s): name = s
@@ -100,7 +125,7 @@ public struct SourceNode: Sendable {
                         hint: "YAML keeps only the last value; remove one of them")
                 }
                 seen[name] = keyNode.location
-                pairs.append((name, keyNode, try convert(value, file: file, depth: depth + 1)))
+                pairs.append((name, keyNode, try convert(value, file: file, depth: depth + 1, budget: &budget)))
             }
             return SourceNode(value: .mapping(pairs), location: here)
         case .alias:
