@@ -53,7 +53,8 @@ public struct SourceNode: Sendable {
             .composer(let context, let problem, let mark, _):
             let contextNote = context.map { " \($0.text)" } ?? ""
             return PolicyLoadError(
-                SourceLocation(file: file, line: mark.line, column: mark.column), "invalid YAML: \(problem)\(contextNote)",
+                SourceLocation(file: file, line: mark.line, column: mark.column),
+                "invalid YAML: \(problem)\(contextNote)",
                 hint: "check indentation, quoting and that tabs are not used for indentation")
         case .duplicatedKeysInMapping(let duplicates, let context):
             let keys = duplicates.sorted().map { "'\($0)'" }.joined(separator: ", ")
@@ -90,7 +91,8 @@ public struct SourceNode: Sendable {
         // short file expand into a huge one and hide what a rule really says, so they are refused.
         if node.anchor != nil {
             throw PolicyLoadError(
-                here, "YAML anchors and aliases ('&name', '*name') are not supported", hint: "write the value out in full")
+                here, "YAML anchors and aliases ('&name', '*name') are not supported",
+                hint: "write the value out in full")
         }
         switch node {
         case .scalar(let scalar):

@@ -86,7 +86,8 @@ public struct ValueIndex: Sendable, Hashable {
 
     private func typedEveryToken(of argument: String, limits: ProvenanceLimits) -> Bool {
         let tokens = Self.tokens(of: argument, minimumLength: limits.minimumTokenLength)
-        return !tokens.isEmpty && tokens.allSatisfy { token in trustedTexts.contains { ByteSearch.contains($0, token) } }
+        return !tokens.isEmpty
+            && tokens.allSatisfy { token in trustedTexts.contains { ByteSearch.contains($0, token) } }
     }
 
     /// Words of a text, split on whitespace, quotes, brackets and the `=`/`&` of `key=value` pairs,

@@ -28,20 +28,24 @@ struct ActionEnvelopeTests {
     }
 
     @Test func actionHashIsTheSHA256OfTheCanonicalPayload() throws {
-        let envelope = ActionEnvelope(actor: "a", surface: "s", tool: "t", intent: "i", createdAt: "2026-01-01T00:00:00Z")
-        let payload = #"{"actor":"a","args":{},"intent":"i","labels":[],"metadata":{},"risk":[],"session_id":null,"surface":"s","target":null,"tool":"t","trace_id":null}"#
+        let envelope = ActionEnvelope(
+            actor: "a", surface: "s", tool: "t", intent: "i", createdAt: "2026-01-01T00:00:00Z")
+        let payload =
+            #"{"actor":"a","args":{},"intent":"i","labels":[],"metadata":{},"risk":[],"session_id":null,"surface":"s","target":null,"tool":"t","trace_id":null}"#
         #expect(envelope.actionHash == "sha256:" + Digest.sha256Hex(payload))
     }
 
-    @Test("refuses ambiguous envelopes", arguments: [
-        (#"{"surface":"s","tool":"t","intent":"i"}"#, "actor"),
-        (#"{"actor":5,"surface":"s","tool":"t","intent":"i"}"#, "actor"),
-        (#"{"actor":"a","surface":"s","tool":"t","intent":"i","agrs":{}}"#, "agrs"),
-        (#"{"actor":"a","surface":"s","tool":"t","intent":"i","args":[1]}"#, "args"),
-        (#"{"actor":"a","surface":"s","tool":"t","intent":"i","risk":[1]}"#, "risk"),
-        (#"{"actor":"a","surface":"s","tool":"t","intent":"i","target":{}}"#, "target"),
-        (#"{"actor":"a","surface":"s","tool":"t","intent":"i","created_at":"yesterday"}"#, "created_at"),
-    ])
+    @Test(
+        "refuses ambiguous envelopes",
+        arguments: [
+            (#"{"surface":"s","tool":"t","intent":"i"}"#, "actor"),
+            (#"{"actor":5,"surface":"s","tool":"t","intent":"i"}"#, "actor"),
+            (#"{"actor":"a","surface":"s","tool":"t","intent":"i","agrs":{}}"#, "agrs"),
+            (#"{"actor":"a","surface":"s","tool":"t","intent":"i","args":[1]}"#, "args"),
+            (#"{"actor":"a","surface":"s","tool":"t","intent":"i","risk":[1]}"#, "risk"),
+            (#"{"actor":"a","surface":"s","tool":"t","intent":"i","target":{}}"#, "target"),
+            (#"{"actor":"a","surface":"s","tool":"t","intent":"i","created_at":"yesterday"}"#, "created_at"),
+        ])
     func refuses(json: String, field: String) throws {
         let value = try JSONValue.parse(json)
         #expect(throws: EnvelopeError.self) { try ActionEnvelope(json: value) }
@@ -53,7 +57,9 @@ struct ActionEnvelopeTests {
     }
 
     @Test func aSingleRiskTagIsAOneElementList() throws {
-        let envelope = try ActionEnvelope(json: ["actor": "a", "surface": "s", "tool": "t", "intent": "i", "risk": "payment"])
+        let envelope = try ActionEnvelope(json: [
+            "actor": "a", "surface": "s", "tool": "t", "intent": "i", "risk": "payment",
+        ])
         #expect(envelope.risk == ["payment"])  // DualKey splits it into characters
     }
 
@@ -71,7 +77,8 @@ struct ActionEnvelopeTests {
 struct PythonTextTests {
     @Test(arguments: [
         (JSONValue.bool(true), "True"), (.null, "None"), (.int(5), "5"), (.double(1.5), "1.5"), (.double(2), "2.0"),
-        (.double(1e16), "1e+16"), (.double(1e-5), "1e-05"), (.double(0.0001), "0.0001"), (.array(["a", 1]), "['a', 1]"),
+        (.double(1e16), "1e+16"), (.double(1e-5), "1e-05"), (.double(0.0001), "0.0001"),
+        (.array(["a", 1]), "['a', 1]"),
         (.string("it's"), "it's"),
     ])
     func str(value: JSONValue, expected: String) {

@@ -3,12 +3,16 @@ import Testing
 
 @Suite("RFC 8785 canonical JSON")
 struct CanonicalJSONTests {
-    @Test("numbers print as ECMAScript does", arguments: [
-        (0.0, "0"), (-0.0, "0"), (1.0, "1"), (4.5, "4.5"), (0.002, "0.002"), (0.000001, "0.000001"),
-        (1e-7, "1e-7"), (1e21, "1e+21"), (1e20, "100000000000000000000"), (123456789012345680000.0, "123456789012345680000"),
-        (-1.5e-9, "-1.5e-9"), (333333333.33333329, "333333333.3333333"), (9007199254740993.0, "9007199254740992"),
-        (Double.leastNonzeroMagnitude, "5e-324"), (1.7976931348623157e308, "1.7976931348623157e+308"), (0.1, "0.1"), (100.0, "100"),
-    ])
+    @Test(
+        "numbers print as ECMAScript does",
+        arguments: [
+            (0.0, "0"), (-0.0, "0"), (1.0, "1"), (4.5, "4.5"), (0.002, "0.002"), (0.000001, "0.000001"),
+            (1e-7, "1e-7"), (1e21, "1e+21"), (1e20, "100000000000000000000"),
+            (123456789012345680000.0, "123456789012345680000"),
+            (-1.5e-9, "-1.5e-9"), (333333333.33333329, "333333333.3333333"), (9007199254740993.0, "9007199254740992"),
+            (Double.leastNonzeroMagnitude, "5e-324"), (1.7976931348623157e308, "1.7976931348623157e+308"), (0.1, "0.1"),
+            (100.0, "100"),
+        ])
     func numbers(value: Double, expected: String) {
         #expect(ECMAScriptNumber.format(value) == expected)
     }
@@ -27,7 +31,8 @@ struct CanonicalJSONTests {
     func keyOrder() {
         let object: JSONValue = .object([
             "\u{20ac}": "Euro Sign", "\r": "Carriage Return", "\u{fb33}": "Hebrew Letter Dalet With Dagesh", "1": "One",
-            "\u{1F600}": "Emoji: Grinning Face", "\u{0080}": "Control", "\u{00f6}": "Latin Small Letter O With Diaeresis",
+            "\u{1F600}": "Emoji: Grinning Face", "\u{0080}": "Control",
+            "\u{00f6}": "Latin Small Letter O With Diaeresis",
         ])
         let keys = CanonicalJSON.sortedKeys(object.objectValue!)
         #expect(keys == ["\r", "1", "\u{0080}", "\u{00f6}", "\u{20ac}", "\u{1F600}", "\u{fb33}"])
@@ -51,7 +56,9 @@ struct CanonicalJSONTests {
         #expect(CanonicalJSON.string(value) == #"{"big":18446744073709552000,"f":1.5,"l":[false],"n":1,"s":"x"}"#)
     }
 
-    @Test("malformed JSON is an error, never a crash", arguments: ["", "{", "[1,", "{\"a\" 1}", "nul", "\"\\u12\"", String(repeating: "[", count: 10_000)])
+    @Test(
+        "malformed JSON is an error, never a crash",
+        arguments: ["", "{", "[1,", "{\"a\" 1}", "nul", "\"\\u12\"", String(repeating: "[", count: 10_000)])
     func malformed(text: String) {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
     }

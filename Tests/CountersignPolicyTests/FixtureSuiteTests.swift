@@ -55,9 +55,18 @@ struct FixtureSuiteTests {
     @Test func malformedFixtureFilesAreRefusedWithPositions() {
         let bad: [(String, String)] = [
             ("cases: {a: 1}\n", "cases must be a list"),
-            ("cases:\n  - id: a\n    action: {actor: a, surface: s, tool: t}\n", "invalid action: action field 'intent': is required"),
-            ("cases:\n  - id: a\n    action: {actor: a, surface: s, tool: t, intent: i}\n    expcet: {decision: allow}\n", "unknown key 'expcet'"),
-            ("cases:\n  - id: a\n    action: {actor: a, surface: s, tool: t, intent: i}\n    expect: {decision: yes}\n", "expect.decision must be allow, ask or deny"),
+            (
+                "cases:\n  - id: a\n    action: {actor: a, surface: s, tool: t}\n",
+                "invalid action: action field 'intent': is required"
+            ),
+            (
+                "cases:\n  - id: a\n    action: {actor: a, surface: s, tool: t, intent: i}\n    expcet: {decision: allow}\n",
+                "unknown key 'expcet'"
+            ),
+            (
+                "cases:\n  - id: a\n    action: {actor: a, surface: s, tool: t, intent: i}\n    expect: {decision: yes}\n",
+                "expect.decision must be allow, ask or deny"
+            ),
             ("sessions:\n  - id: s\n    steps: []\n", "needs a non-empty 'steps' list"),
             ("nothing: here\n", "unknown key 'nothing'"),
             ("", "fixture file is empty"),

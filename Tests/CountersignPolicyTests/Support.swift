@@ -14,7 +14,8 @@ enum Repo {
 func envelope(_ tool: String, surface: String = "shell", intent: String = "execute", args: [String: JSONValue] = [:])
     -> ActionEnvelope
 {
-    ActionEnvelope(actor: "agent", surface: surface, tool: tool, intent: intent, args: args, createdAt: "2026-01-01T00:00:00Z")
+    ActionEnvelope(
+        actor: "agent", surface: surface, tool: tool, intent: intent, args: args, createdAt: "2026-01-01T00:00:00Z")
 }
 
 /// Loads a policy from text and returns its error diagnostics (empty when it loads).

@@ -1,0 +1,125 @@
+// Decision latency, in process: one `Policy.evaluate` per measured iteration, cycling through a mix
+// of envelopes (every case of an example policy's fixture suite, or a generated mix for 200 rules).
+// Targets (DESIGN §7): p50 ≤ 2 µs, p99 ≤ 10 µs.
+import Benchmark
+import CountersignCore
+import CountersignPolicy
+import CountersignProvenance
+import Foundation
+
+/// Cycles through a fixed list; benchmarks run one closure at a time, so no locking is needed.
+final class Cycle<T>: @unchecked Sendable {
+    let items: [T]
+    var index = 0
+    init(_ items: [T]) { self.items = items }
+    func next() -> T {
+        let item = items[index]
+        index = index + 1 == items.count ? 0 : index + 1
+        return item
+    }
+}
+
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+
+func examplePolicy(_ name: String) -> (Policy, [(ActionEnvelope, SessionState?)]) {
+    let dir = root.appendingPathComponent("examples/policies").path
+    let policy = try! Policy.load(path: "\(dir)/\(name).yaml")
+    let suite = try! FixtureSuite.load(path: "\(dir)/\(name)-tests.yaml")
+    var mix: [(ActionEnvelope, SessionState?)] = suite.cases.map { ($0.action, nil) }
+    // Session steps are decided with the session state they would see.
+    for session in suite.sessions {
+        var state = policy.makeSession(id: session.id)
+        if let prompt = session.prompt { state.recordTrustedInput(prompt) }
+        for step in session.steps {
+            if let prompt = step.prompt { state.recordTrustedInput(prompt) }
+            guard let action = step.action else { continue }
+            mix.append((action, state))
+            if let output = step.output {
+                state.recordOutput(output, labels: policy.outputLabels(for: action, session: state))
+            }
+        }
+    }
+    return (policy, mix)
+}
+
+/// 200 rules of every matcher kind; the mix hits early, middle and late rules and falls through.
+func generatedPolicy() -> (Policy, [(ActionEnvelope, SessionState?)]) {
+    var yaml = "default_decision: ask\nrules:\n"
+    for i in 0..<200 {
+        switch i % 8 {
+        case 0: yaml += "  - {id: r\(i), when: {tool: tool\(i), intent: read}, decision: allow}\n"
+        case 1: yaml += "  - {id: r\(i), when: {tool_glob: [\"svc\(i).*\"], tags_any: [risk\(i)]}, decision: ask}\n"
+        case 2: yaml += "  - {id: r\(i), when: {surface: shell, command_matches: [\"cmd\(i) \"]}, decision: deny}\n"
+        case 3: yaml += "  - {id: r\(i), when: {target_glob: [\"/data/\(i)/*\"], intent: write}, decision: ask}\n"
+        case 4:
+            yaml +=
+                "  - {id: r\(i), when: {tool_in: [a\(i), b\(i)], arg_regex: {command: \"^run\(i)\\\\s+--force\"}}, decision: deny}\n"
+        case 5: yaml += "  - {id: r\(i), when: {metadata_equals: {team: t\(i)}, intent: send}, decision: ask}\n"
+        case 6:
+            yaml +=
+                "  - {id: r\(i), when: {actor: agent\(i), arg_prefix: {url: [\"https://h\(i).example/\"]}}, decision: allow}\n"
+        default: yaml += "  - {id: r\(i), when: {target_prefix: /srv/\(i)/, tags_none: [prod]}, decision: allow}\n"
+        }
+    }
+    let policy = try! Policy.parse(yaml, path: "generated-200.yaml")
+    func env(
+        _ tool: String, _ surface: String = "shell", _ intent: String = "execute", target: String? = nil,
+        args: [String: JSONValue] = [:], risk: [String] = [], metadata: [String: JSONValue] = [:]
+    ) -> (ActionEnvelope, SessionState?) {
+        (
+            ActionEnvelope(
+                actor: "agent", surface: surface, tool: tool, intent: intent, target: target, args: args, risk: risk,
+                metadata: metadata, createdAt: "2026-01-01T00:00:00Z"), nil
+        )
+    }
+    let mix = [
+        env("tool0", intent: "read"),  // rule 1
+        env("svc9.x", risk: ["risk9"]),  // rule 10
+        env("sh", args: ["command": "cmd98 --all"]),  // rule 99
+        env("a100", args: ["command": "run100 --force"]),  // rule 101
+        env("w", "file", "write", target: "/data/195/file"),  // rule 196
+        env("x", "net", "send", metadata: ["team": "t197"]),  // rule 198
+        env("unknown", args: ["command": "ls -la /tmp"]),  // falls through all 200
+        env("tool8", intent: "write"),  // indexed tool, falls through
+    ]
+    return (policy, mix)
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal, .throughput],
+        timeUnits: .nanoseconds,
+        warmupIterations: 1_000,
+        scalingFactor: .one,
+        maxDuration: .seconds(3),
+        maxIterations: 200_000
+    )
+    var suites: [(String, Policy, [(ActionEnvelope, SessionState?)])] = []
+    for name in ["claude-code", "mcp-proxy", "browser-agent", "shell-agent", "payments", "label-flows"] {
+        let (policy, mix) = examplePolicy(name)
+        suites.append((name, policy, mix))
+    }
+    let (generated, generatedMix) = generatedPolicy()
+    suites.append(("generated-200-rules", generated, generatedMix))
+
+    for (name, policy, mix) in suites {
+        let cycle = Cycle(mix)
+        Benchmark("decide \(name) (\(mix.count) envelopes)") { benchmark in
+            for _ in benchmark.scaledIterations {
+                let (envelope, session) = cycle.next()
+                blackHole(policy.evaluate(envelope, session: session))
+            }
+        }
+    }
+
+    // Explanations are built only on request; this shows what the decision path avoids.
+    let (claude, claudeMix) = examplePolicy("claude-code")
+    let explainCycle = Cycle(claudeMix)
+    Benchmark("explain claude-code (for comparison)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            let (envelope, session) = explainCycle.next()
+            blackHole(claude.explain(envelope, session: session))
+        }
+    }
+}

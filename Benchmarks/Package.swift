@@ -1,0 +1,29 @@
+// swift-tools-version:6.2
+// Countersign's benchmarks: a package of its own so `swift test` never builds them.
+// Run: cd Benchmarks && swift package benchmark   (see docs/performance.md)
+import PackageDescription
+
+let package = Package(
+    name: "CountersignBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "Countersign", path: ".."),
+        // The MallocInterposer trait keeps SwiftPM from fetching swift-runtime-interposer (not mirrored here).
+        .package(
+            url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "PolicyBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "CountersignCore", package: "Countersign"),
+                .product(name: "CountersignPolicy", package: "Countersign"),
+                .product(name: "CountersignProvenance", package: "Countersign"),
+            ],
+            path: "Benchmarks/PolicyBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        )
+    ],
+    swiftLanguageModes: [.v6]
+)
