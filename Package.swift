@@ -12,11 +12,14 @@ let package = Package(
         .library(name: "CountersignCore", targets: ["CountersignCore"]),
         .library(name: "CountersignPolicy", targets: ["CountersignPolicy"]),
         .library(name: "CountersignProvenance", targets: ["CountersignProvenance"]),
+        .library(name: "CountersignLedger", targets: ["CountersignLedger"]),
+        .library(name: "CountersignGate", targets: ["CountersignGate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Core: envelope, JSON values, labels, decisions, canonical JSON and hashing.
@@ -25,7 +28,10 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
         // Provenance: session state — session labels and labelled values from tool outputs and user input.
-        .target(name: "CountersignProvenance", dependencies: ["CountersignCore"]),
+        .target(
+            name: "CountersignProvenance",
+            dependencies: ["CountersignCore", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         // Policy: YAML loading with positions, validation, lint, compiled matchers, evaluation, fixtures.
         .target(
             name: "CountersignPolicy",
@@ -33,12 +39,30 @@ let package = Package(
                 "CountersignCore", "CountersignProvenance", .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Ledger: receipts, hash chain, Ed25519 signatures and keys, stores, verify, bundles, redaction, retention.
+        .target(
+            name: "CountersignLedger",
+            dependencies: [
+                "CountersignCore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // Gate: the decide -> approve -> record pipeline every adapter calls, and the approval channels.
+        .target(
+            name: "CountersignGate",
+            dependencies: ["CountersignCore", "CountersignPolicy", "CountersignProvenance", "CountersignLedger"]
+        ),
+        // Reports: timeline, Markdown, the self-contained HTML viewer, replay under another policy.
+        .target(
+            name: "CountersignReports",
+            dependencies: ["CountersignCore", "CountersignPolicy", "CountersignLedger"]
+        ),
         // CLI: the commands, as a library so tests can drive them in process.
         .target(
             name: "CountersignCLI",
             dependencies: [
-                "CountersignCore", "CountersignPolicy", "CountersignProvenance",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CountersignCore", "CountersignPolicy", "CountersignProvenance", "CountersignLedger", "CountersignGate",
+                "CountersignReports", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // The executable stays thin: it only starts the CLI.
@@ -52,6 +76,11 @@ let package = Package(
         ),
         .testTarget(name: "CountersignProvenanceTests", dependencies: ["CountersignProvenance"]),
         // Drives the real `countersign` binary as a subprocess, so it depends on the executable.
+        .testTarget(name: "CountersignLedgerTests", dependencies: ["CountersignLedger"]),
+        .testTarget(
+            name: "CountersignGateTests",
+            dependencies: ["CountersignGate", "CountersignLedger", "CountersignPolicy", "CountersignProvenance"]
+        ),
         .testTarget(name: "CountersignCLITests", dependencies: ["CountersignCLI", "countersign"]),
     ],
     swiftLanguageModes: [.v6]

@@ -23,7 +23,16 @@ let package = Package(
             ],
             path: "Benchmarks/PolicyBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
-        )
+        ),
+        // A plain loop for profilers (valgrind --tool=callgrind, perf): no harness in the way.
+        .executableTarget(
+            name: "ProfileDecisions",
+            dependencies: [
+                .product(name: "CountersignCore", package: "Countersign"),
+                .product(name: "CountersignPolicy", package: "Countersign"),
+            ],
+            path: "Benchmarks/ProfileDecisions"
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

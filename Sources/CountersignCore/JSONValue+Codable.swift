@@ -41,6 +41,7 @@ extension JSONValue: Codable {
 public struct JSONParseError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public var description: String { message }
+    public init(message: String) { self.message = message }
 }
 
 extension JSONValue {

@@ -3,38 +3,37 @@ import CountersignCore
 /// A compiled shell-style pattern with Python `fnmatch.fnmatchcase` semantics: case-sensitive,
 /// `*` matches any run (including `/`), `?` one character, `[seq]` / `[!seq]` a character set.
 /// There is no escape character, as in Python.
+///
+/// Tokens are plain integers into flat byte and range tables, so matching retains nothing.
 public struct Glob: Sendable, Hashable {
-    enum Token: Sendable, Hashable {
-        case literal([UInt8])
-        case star
-        case any
-        case set(ranges: [ClosedRange<UInt32>], negated: Bool)
+    struct Op: Sendable, Hashable {
+        enum Kind: UInt8, Sendable { case literal, star, any, set, negatedSet }
+        let kind: Kind
+        /// Literal: offset and length in `bytes`; sets: offset and count in `ranges`.
+        let start: Int32
+        let count: Int32
     }
 
     public let pattern: String
-    let tokens: [Token]
+    let ops: ContiguousArray<Op>
+    let bytes: ContiguousArray<UInt8>
+    let ranges: ContiguousArray<ClosedRange<UInt32>>
     /// The pattern has no wildcard: matching is plain equality.
     let exact: String?
 
     public init(_ pattern: String) {
         self.pattern = pattern
-        self.tokens = Self.compile(Array(pattern.unicodeScalars))
-        if tokens.isEmpty {
-            exact = ""
-        } else if tokens.count == 1, case .literal = tokens[0] {
-            exact = pattern
-        } else {
-            exact = nil
-        }
-    }
-
-    private static func compile(_ p: [Unicode.Scalar]) -> [Token] {
-        var tokens: [Token] = []
-        var literal: [UInt8] = []
+        var ops = ContiguousArray<Op>()
+        var bytes = ContiguousArray<UInt8>()
+        var ranges = ContiguousArray<ClosedRange<UInt32>>()
+        var literalStart = 0
         func flush() {
-            if !literal.isEmpty { tokens.append(.literal(literal)) }
-            literal.removeAll()
+            if bytes.count > literalStart {
+                ops.append(Op(kind: .literal, start: Int32(literalStart), count: Int32(bytes.count - literalStart)))
+            }
+            literalStart = bytes.count
         }
+        let p = Array(pattern.unicodeScalars)
         var i = 0
         while i < p.count {
             let c = p[i]
@@ -42,10 +41,10 @@ public struct Glob: Sendable, Hashable {
             switch c {
             case "*":
                 flush()
-                if tokens.last != .star { tokens.append(.star) }
+                if ops.last?.kind != .star { ops.append(Op(kind: .star, start: 0, count: 0)) }
             case "?":
                 flush()
-                tokens.append(.any)
+                ops.append(Op(kind: .any, start: 0, count: 0))
             case "[":
                 // Python: find the closing ']' (a ']' right after '[' or '[!' is a member).
                 var j = i
@@ -53,20 +52,21 @@ public struct Glob: Sendable, Hashable {
                 if j < p.count, p[j] == "]" { j += 1 }
                 while j < p.count, p[j] != "]" { j += 1 }
                 if j >= p.count {
-                    literal.append(contentsOf: Array("[".utf8))
+                    bytes.append(contentsOf: "[".utf8)
                     continue
                 }
-                var body = Array(p[i..<j])
+                var body = p[i..<j]
                 i = j + 1
                 var negated = false
                 if body.first == "!" {
                     negated = true
-                    body.removeFirst()
+                    body = body.dropFirst()
                 }
-                var ranges: [ClosedRange<UInt32>] = []
-                var k = 0
-                while k < body.count {
-                    if k + 2 < body.count, body[k + 1] == "-" {
+                flush()
+                let first = ranges.count
+                var k = body.startIndex
+                while k < body.endIndex {
+                    if k + 2 < body.endIndex, body[k + 1] == "-" {
                         // Python drops reversed ranges such as z-a.
                         if body[k].value <= body[k + 2].value { ranges.append(body[k].value...body[k + 2].value) }
                         k += 3
@@ -75,51 +75,91 @@ public struct Glob: Sendable, Hashable {
                         k += 1
                     }
                 }
-                flush()
-                tokens.append(.set(ranges: ranges, negated: negated))
+                ops.append(Op(kind: negated ? .negatedSet : .set, start: Int32(first), count: Int32(ranges.count - first)))
             default:
-                literal.append(contentsOf: Array(String(c).utf8))
+                bytes.append(contentsOf: String(c).utf8)
             }
         }
         flush()
-        return tokens
+        self.ops = ops
+        self.bytes = bytes
+        self.ranges = ranges
+        if ops.isEmpty {
+            exact = ""
+        } else if ops.count == 1, ops[0].kind == .literal {
+            exact = pattern
+        } else {
+            exact = nil
+        }
     }
 
     public func matches(_ text: String) -> Bool {
         if let exact { return ByteSearch.equal(text, exact) }
         var copy = text
-        return copy.withUTF8 { match($0) }
+        return copy.withUTF8 { s in
+            ops.withUnsafeBufferPointer { o in
+                bytes.withUnsafeBufferPointer { b in
+                    ranges.withUnsafeBufferPointer { r in Self.match(s, o, b, r) }
+                }
+            }
+        }
     }
 
-    private func match(_ s: UnsafeBufferPointer<UInt8>) -> Bool {
-        var ti = 0  // token index
+    /// Whether any of `globs` matches `text`.
+    static func any(_ globs: ContiguousArray<Glob>, _ text: String) -> Bool {
+        globs.withUnsafeBufferPointer { buffer in
+            for index in buffer.indices where buffer[index].matches(text) { return true }
+            return false
+        }
+    }
+
+    private static func match(
+        _ s: UnsafeBufferPointer<UInt8>, _ ops: UnsafeBufferPointer<Op>, _ bytes: UnsafeBufferPointer<UInt8>,
+        _ ranges: UnsafeBufferPointer<ClosedRange<UInt32>>
+    ) -> Bool {
+        var ti = 0  // op index
         var si = 0  // byte index in s
-        var starToken = -1
+        var starOp = -1
         var starPosition = 0
         while true {
-            if ti < tokens.count {
-                switch tokens[ti] {
+            if ti < ops.count {
+                let op = ops[ti]
+                switch op.kind {
                 case .star:
-                    starToken = ti
+                    starOp = ti
                     starPosition = si
                     ti += 1
                     continue
-                case .literal(let bytes):
-                    if si + bytes.count <= s.count && Self.equal(s, si, bytes) {
-                        si += bytes.count
-                        ti += 1
-                        continue
+                case .literal:
+                    let start = Int(op.start)
+                    let count = Int(op.count)
+                    if si + count <= s.count {
+                        var equal = true
+                        for k in 0..<count where s[si + k] != bytes[start + k] {
+                            equal = false
+                            break
+                        }
+                        if equal {
+                            si += count
+                            ti += 1
+                            continue
+                        }
                     }
                 case .any:
                     if si < s.count {
-                        si += Self.scalarLength(s[si])
+                        si += scalarLength(s[si])
                         ti += 1
                         continue
                     }
-                case .set(let ranges, let negated):
+                case .set, .negatedSet:
                     if si < s.count {
-                        let (scalar, length) = Self.decode(s, si)
-                        if ranges.contains(where: { $0.contains(scalar) }) != negated {
+                        let (scalar, length) = decode(s, si)
+                        var member = false
+                        for k in Int(op.start)..<Int(op.start + op.count) where ranges[k].contains(scalar) {
+                            member = true
+                            break
+                        }
+                        if member != (op.kind == .negatedSet) {
                             si += length
                             ti += 1
                             continue
@@ -130,16 +170,11 @@ public struct Glob: Sendable, Hashable {
                 return true
             }
             // Mismatch: let the last star take one more character, or fail.
-            guard starToken >= 0, starPosition < s.count else { return false }
-            starPosition += Self.scalarLength(s[starPosition])
+            guard starOp >= 0, starPosition < s.count else { return false }
+            starPosition += scalarLength(s[starPosition])
             si = starPosition
-            ti = starToken + 1
+            ti = starOp + 1
         }
-    }
-
-    private static func equal(_ s: UnsafeBufferPointer<UInt8>, _ at: Int, _ bytes: [UInt8]) -> Bool {
-        for (offset, byte) in bytes.enumerated() where s[at + offset] != byte { return false }
-        return true
     }
 
     private static func scalarLength(_ lead: UInt8) -> Int {

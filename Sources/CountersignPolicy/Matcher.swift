@@ -36,6 +36,25 @@ enum Matcher: Sendable {
     case argsLabels(LabelTest)
     case argLabels(path: String, labels: LabelSet)
 
+    /// Relative cost, so a rule checks its cheap conditions first. Checks are pure, so their order
+    /// never changes a decision; explanations keep DualKey's documented order.
+    var cost: Int {
+        switch self {
+        case .equals, .toolIn, .tagsAny, .tagsAll, .tagsNone, .sessionLabels: return 0
+        case .glob, .targetPrefix, .exists: return 1
+        case .targetGlob, .commandMatches: return 2
+        case .path(_, _, _, let test):
+            if case .regex = test { return 4 }
+            return 3
+        case .targetRegex: return 4
+        case .argsLabels, .argLabels: return 5
+        }
+    }
+
+    static func byCost(_ matchers: [Matcher]) -> [Matcher] {
+        matchers.enumerated().sorted { ($0.element.cost, $0.offset) < ($1.element.cost, $1.offset) }.map(\.element)
+    }
+
     func matches(_ context: inout EvaluationContext) -> Bool {
         let envelope = context.envelope
         switch self {
@@ -126,7 +145,6 @@ struct EvaluationContext {
     let envelope: ActionEnvelope
     let session: SessionState?
     let registry: LabelRegistry
-    private var cachedTarget: String?
     private var cachedArgumentLabels: LabelSet?
 
     init(envelope: ActionEnvelope, session: SessionState?, registry: LabelRegistry) {
@@ -137,17 +155,40 @@ struct EvaluationContext {
 
     var target: String {
         mutating get {
-            if let cachedTarget { return cachedTarget }
-            let value = envelope.derivedTarget
-            cachedTarget = value
-            return value
+            prepareTarget()
+            return targetStorage
         }
     }
 
+    /// The derived target, computed once; read `targetStorage` after calling this (no copy).
+    @inline(__always)
+    mutating func prepareTarget() {
+        if !targetReady {
+            targetStorage = envelope.derivedTarget
+            targetReady = true
+        }
+    }
+
+    /// `args.command` as text, computed once; read `commandStorage` after calling this.
+    @inline(__always)
+    mutating func prepareCommand() {
+        if !commandReady {
+            commandStorage = envelope.args["command"].map(PythonText.str) ?? ""
+            commandReady = true
+        }
+    }
+
+    private(set) var targetStorage = ""
+    private(set) var commandStorage = ""
+    private var targetReady = false
+    private var commandReady = false
+
     /// `str(args.command)`, empty when absent (DualKey's `command_matches` input).
     var command: String {
-        guard let command = envelope.args["command"] else { return "" }
-        return PythonText.str(command)
+        mutating get {
+            prepareCommand()
+            return commandStorage
+        }
     }
 
     var sessionLabels: LabelSet { session?.labels ?? LabelSet() }

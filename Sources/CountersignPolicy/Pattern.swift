@@ -12,7 +12,8 @@ public struct Pattern: @unchecked Sendable {
     // NSRegularExpression is immutable after creation and documented thread-safe.
     let regex: NSRegularExpression
     public let source: String
-    let requiredLiteral: String?
+    /// Every match contains one of these (nil: no prefilter).
+    let requiredLiterals: [String]?
 
     public init(_ source: String) throws(PatternError) {
         self.source = source
@@ -22,11 +23,11 @@ public struct Pattern: @unchecked Sendable {
         } catch {
             throw PatternError(message: "invalid regular expression '\(source)': \(Self.reason(translated))")
         }
-        requiredLiteral = Self.requiredLiteral(source)
+        requiredLiterals = Self.requiredLiterals(source)
     }
 
     public func search(_ text: String) -> Bool {
-        if let requiredLiteral, !ByteSearch.contains(text, requiredLiteral) { return false }
+        if let requiredLiterals, !requiredLiterals.contains(where: { ByteSearch.contains(text, $0) }) { return false }
         let range = NSRange(location: 0, length: text.utf16.count)
         return regex.firstMatch(in: text, options: [], range: range) != nil
     }
@@ -100,81 +101,145 @@ public struct Pattern: @unchecked Sendable {
         return out
     }
 
-    /// The longest literal run at the top level of the pattern that every match must contain, or
-    /// nil when the pattern has top-level alternation, inline flags or nothing usable.
-    static func requiredLiteral(_ source: String) -> String? {
-        let chars = Array(source.unicodeScalars)
-        if source.contains("(?") { return nil }
-        var runs: [String] = []
+    /// Literals one of which every match must contain, or nil when none can be found (inline flags,
+    /// a branch with no literal). Handles top-level alternation (`a|b`) and required groups.
+    static func requiredLiterals(_ source: String) -> [String]? {
+        if source.contains("(?") && !source.contains("(?:") { return nil }
+        if source.contains("(?i") || source.contains("(?x") || source.contains("(?s") || source.contains("(?m") { return nil }
+        return literals(Array(source.unicodeScalars)[...])
+    }
+
+    private static func literals(_ p: ArraySlice<Unicode.Scalar>) -> [String]? {
+        let branches = splitTopLevel(p)
+        if branches.count > 1 {
+            var union: [String] = []
+            for branch in branches {
+                guard let set = literals(branch) else { return nil }
+                union += set
+            }
+            return union
+        }
+        var candidates: [[String]] = []
         var current = ""
-        var depth = 0
-        var i = 0
         func flush() {
-            if !current.isEmpty { runs.append(current) }
+            if current.utf8.count >= 2 { candidates.append([current]) }
             current = ""
         }
-        func dropLastIfQuantified(_ next: Int) {
-            guard next < chars.count else { return }
-            if chars[next] == "?" || chars[next] == "*" || chars[next] == "{" {
-                if !current.isEmpty { current.unicodeScalars.removeLast() }
-                flush()
-            } else if chars[next] == "+" {
-                flush()
+        func quantified(_ next: Int) -> (optional: Bool, repeated: Bool) {
+            guard next < p.endIndex else { return (false, false) }
+            switch p[next] {
+            case "?", "*", "{": return (true, false)
+            case "+": return (false, true)
+            default: return (false, false)
             }
         }
-        while i < chars.count {
-            let c = chars[i]
-            if depth > 0 {
-                if c == "\\" {
-                    i += 2
-                    continue
-                }
-                if c == "(" { depth += 1 }
-                if c == ")" { depth -= 1 }
-                i += 1
-                if depth == 0 { flush() }
-                continue
-            }
+        var i = p.startIndex
+        while i < p.endIndex {
+            let c = p[i]
             switch c {
-            case "|":
-                return nil
             case "(":
                 flush()
-                depth = 1
-                i += 1
+                guard let close = matchingParen(p, i) else { return nil }
+                var body = p[(i + 1)..<close]
+                if body.starts(with: ["?", ":"]) { body = body.dropFirst(2) }
+                if !quantified(close + 1).optional, body.first != "?", let set = literals(body), !set.isEmpty {
+                    candidates.append(set)
+                }
+                i = close + 1
             case "[":
                 flush()
                 var j = i + 1
-                if j < chars.count, chars[j] == "^" { j += 1 }
-                if j < chars.count, chars[j] == "]" { j += 1 }
-                while j < chars.count, chars[j] != "]" {
-                    if chars[j] == "\\" { j += 1 }
-                    j += 1
-                }
+                if j < p.endIndex, p[j] == "^" { j += 1 }
+                if j < p.endIndex, p[j] == "]" { j += 1 }
+                while j < p.endIndex, p[j] != "]" { j += p[j] == "\\" ? 2 : 1 }
                 i = j + 1
             case "\\":
-                guard i + 1 < chars.count else { return nil }
-                let escaped = chars[i + 1]
-                let isLiteral = !(escaped.properties.isAlphabetic || escaped.properties.numericType != nil)
-                if isLiteral {
-                    current.unicodeScalars.append(escaped)
-                    dropLastIfQuantified(i + 2)
-                } else {
+                guard i + 1 < p.endIndex else { return nil }
+                let escaped = p[i + 1]
+                if escaped.properties.isAlphabetic || escaped.properties.numericType != nil {
                     flush()
+                } else {
+                    let q = quantified(i + 2)
+                    if q.optional { flush() } else { current.unicodeScalars.append(escaped) }
+                    if q.repeated { flush() }
                 }
                 i += 2
-            case ".", "^", "$", "*", "+", "?", "{", "}", ")":
+            case "{":
+                // A repetition count: skip it whole (its digits are not literals).
+                flush()
+                while i < p.endIndex, p[i] != "}" { i += 1 }
+                i += 1
+            case ".", "^", "$", "*", "+", "?", "}", ")", "|":
                 flush()
                 i += 1
             default:
-                current.unicodeScalars.append(c)
-                dropLastIfQuantified(i + 1)
+                let q = quantified(i + 1)
+                if q.optional { flush() } else { current.unicodeScalars.append(c) }
+                if q.repeated { flush() }
                 i += 1
             }
         }
         flush()
-        let best = runs.max { $0.utf8.count < $1.utf8.count }
-        return (best?.utf8.count ?? 0) >= 2 ? best : nil
+        // The candidate whose shortest literal is longest filters best.
+        return candidates.max { a, b in
+            (a.map(\.utf8.count).min() ?? 0) < (b.map(\.utf8.count).min() ?? 0)
+        }
+    }
+
+    private static func splitTopLevel(_ p: ArraySlice<Unicode.Scalar>) -> [ArraySlice<Unicode.Scalar>] {
+        var branches: [ArraySlice<Unicode.Scalar>] = []
+        var depth = 0
+        var start = p.startIndex
+        var i = p.startIndex
+        var inClass = false
+        while i < p.endIndex {
+            let c = p[i]
+            if c == "\\" {
+                i += 2
+                continue
+            }
+            if inClass {
+                if c == "]" { inClass = false }
+            } else if c == "[" {
+                inClass = true
+                if i + 1 < p.endIndex, p[i + 1] == "]" { i += 1 }
+            } else if c == "(" {
+                depth += 1
+            } else if c == ")" {
+                depth -= 1
+            } else if c == "|" && depth == 0 {
+                branches.append(p[start..<i])
+                start = i + 1
+            }
+            i += 1
+        }
+        branches.append(p[start..<p.endIndex])
+        return branches
+    }
+
+    private static func matchingParen(_ p: ArraySlice<Unicode.Scalar>, _ open: Int) -> Int? {
+        var depth = 0
+        var i = open
+        var inClass = false
+        while i < p.endIndex {
+            let c = p[i]
+            if c == "\\" {
+                i += 2
+                continue
+            }
+            if inClass {
+                if c == "]" { inClass = false }
+            } else if c == "[" {
+                inClass = true
+            } else if c == "(" {
+                depth += 1
+            } else if c == ")" {
+                depth -= 1
+                if depth == 0 { return i }
+            }
+            i += 1
+        }
+        return nil
     }
 }
 

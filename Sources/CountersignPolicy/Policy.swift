@@ -13,6 +13,13 @@ public struct PolicyOutcome: Sendable, Hashable {
     public let approvals: ApprovalRequirement?
 
     public var isDefault: Bool { ruleID == Policy.defaultRuleID }
+
+    public init(decision: Decision, ruleID: String, reason: String, approvals: ApprovalRequirement? = nil) {
+        self.decision = decision
+        self.ruleID = ruleID
+        self.reason = reason
+        self.approvals = approvals
+    }
 }
 
 /// A loaded, validated and compiled policy. Immutable and `Sendable`: compile once, share everywhere.
@@ -24,9 +31,8 @@ public struct Policy: Sendable {
     let labelSources: [CompiledLabelSource]
     let defaultOutcome: PolicyOutcome
     let defaultOutputLabels: LabelSet?
-    /// Rule indexes to try for a tool named in some rule's `tool`/`tool_in`, and for any other tool.
-    let candidatesByTool: [String: [Int]]
-    let candidatesForOtherTools: [Int]
+    /// Narrows the rules to try from the envelope's actor, surface, tool and intent.
+    let candidates: CandidateIndex
 
     public var path: String { document.path }
     public var sourceHash: String { document.sourceHash }
@@ -34,16 +40,30 @@ public struct Policy: Sendable {
     public var defaultDecision: Decision { document.defaultDecision }
     public var ruleIDs: [String] { rules.map(\.id) }
 
-    struct CompiledRule: Sendable {
+    /// A class, so the decision loop borrows rules instead of copying them.
+    final class CompiledRule: Sendable {
         let id: String
         let decision: Decision
         let matchers: [Matcher]
+        let checks: ContiguousArray<Check>
         let outcome: PolicyOutcome
         let conditions: [Condition]
 
+        init(id: String, decision: Decision, matchers: [Matcher], outcome: PolicyOutcome, conditions: [Condition]) {
+            self.id = id
+            self.decision = decision
+            self.matchers = matchers
+            self.checks = ContiguousArray(matchers.map(Check.compile))
+            self.outcome = outcome
+            self.conditions = conditions
+        }
+
+        @inline(__always)
         func matches(_ context: inout EvaluationContext) -> Bool {
-            for matcher in matchers where !matcher.matches(&context) { return false }
-            return true
+            checks.withUnsafeBufferPointer { buffer in
+                for index in buffer.indices where !buffer[index].matches(&context) { return false }
+                return true
+            }
         }
     }
 
@@ -57,7 +77,7 @@ public struct Policy: Sendable {
         self.document = document
         rules = document.rules.map { spec in
             CompiledRule(
-                id: spec.id, decision: spec.decision, matchers: spec.conditions.flatMap(\.matchers),
+                id: spec.id, decision: spec.decision, matchers: Matcher.byCost(spec.conditions.flatMap(\.matchers)),
                 outcome: PolicyOutcome(
                     decision: spec.decision, ruleID: spec.id, reason: spec.reason ?? "matched rule '\(spec.id)'",
                     approvals: spec.decision == .ask ? (spec.approvals ?? ApprovalRequirement()) : nil),
@@ -72,26 +92,7 @@ public struct Policy: Sendable {
             approvals: document.defaultDecision == .ask ? ApprovalRequirement() : nil)
         defaultOutputLabels = document.defaultOutputLabels.map { document.registry.set($0) }
 
-        // Index rules by the tools they can match, keeping file order within each list.
-        var toolsOfRule: [Set<String>?] = []
-        for rule in rules {
-            var tools: Set<String>?
-            for matcher in rule.matchers {
-                switch matcher {
-                case .equals(.tool, let name): tools = tools.map { $0.intersection([name]) } ?? [name]
-                case .toolIn(let names): tools = tools.map { $0.intersection(names) } ?? Set(names)
-                default: break
-                }
-            }
-            toolsOfRule.append(tools)
-        }
-        let named = Set(toolsOfRule.compactMap { $0 }.flatMap { $0 })
-        var byTool: [String: [Int]] = [:]
-        for tool in named {
-            byTool[tool] = toolsOfRule.indices.filter { toolsOfRule[$0] == nil || toolsOfRule[$0]!.contains(tool) }
-        }
-        candidatesByTool = byTool
-        candidatesForOtherTools = toolsOfRule.indices.filter { toolsOfRule[$0] == nil }
+        candidates = CandidateIndex(rules: rules.map(\.matchers))
     }
 
     /// Loads, validates and compiles a policy file (YAML or JSON).
@@ -137,15 +138,12 @@ public struct Policy: Sendable {
     /// Decides one action: the first rule whose every check holds, else the default decision.
     public func evaluate(_ envelope: ActionEnvelope, session: SessionState? = nil) -> PolicyOutcome {
         var context = EvaluationContext(envelope: envelope, session: session, registry: document.registry)
-        for index in candidates(for: envelope.tool) where rules[index].matches(&context) {
-            return rules[index].outcome
+        let fields = ActionEnvelopeFields(
+            actor: envelope.actor, surface: envelope.surface, tool: envelope.tool, intent: envelope.intent)
+        let match = rules.withUnsafeBufferPointer { rules in
+            candidates.first(for: fields) { rules[$0].matches(&context) }
         }
-        return defaultOutcome
-    }
-
-    @inline(__always)
-    func candidates(for tool: String) -> [Int] {
-        candidatesByTool.isEmpty ? candidatesForOtherTools : (candidatesByTool[tool] ?? candidatesForOtherTools)
+        return match.map { rules[$0].outcome } ?? defaultOutcome
     }
 
     /// The labels this action's output gets from the policy's label sources (union of every match),

@@ -24,6 +24,16 @@ public struct SessionState: Sendable, Hashable {
         self.values = ValueIndex()
     }
 
+    /// Rebuilds a session from stored rows (see `SessionStore`).
+    public init(
+        id: String, registry: LabelRegistry, limits: ProvenanceLimits = .default, labels: LabelSet,
+        values: [ValueIndex.Entry], trustedTexts: [String]
+    ) {
+        self.init(id: id, registry: registry, limits: limits)
+        self.labels = labels
+        self.values = ValueIndex(entries: values, trustedTexts: trustedTexts)
+    }
+
     /// Records a tool output (any JSON) with the labels of its source.
     public mutating func recordOutput(_ output: JSONValue, labels outputLabels: LabelSet) {
         labels.formUnion(outputLabels)

@@ -8,6 +8,12 @@ public struct ValueIndex: Sendable, Hashable {
         public var labels: LabelSet
         /// The user supplied this value too (typed it, or it occurs in what they typed).
         public var trusted: Bool
+
+        public init(text: String, labels: LabelSet, trusted: Bool) {
+            self.text = text
+            self.labels = labels
+            self.trusted = trusted
+        }
     }
 
     public private(set) var entries: [Entry] = []
@@ -16,6 +22,12 @@ public struct ValueIndex: Sendable, Hashable {
     public private(set) var trustedTexts: [String] = []
 
     public init() {}
+
+    init(entries: [Entry], trustedTexts: [String]) {
+        self.entries = entries
+        self.trustedTexts = trustedTexts
+        positions = Dictionary(entries.enumerated().map { ($1.text, $0) }, uniquingKeysWith: { first, _ in first })
+    }
 
     public var isEmpty: Bool { entries.isEmpty }
     public var count: Int { entries.count }

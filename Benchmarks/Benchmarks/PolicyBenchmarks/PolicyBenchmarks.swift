@@ -74,14 +74,14 @@ func generatedPolicy() -> (Policy, [(ActionEnvelope, SessionState?)]) {
         )
     }
     let mix = [
-        env("tool0", intent: "read"),  // rule 1
+        env("tool0", "shell", "read"),  // rule 1
         env("svc9.x", risk: ["risk9"]),  // rule 10
         env("sh", args: ["command": "cmd98 --all"]),  // rule 99
         env("a100", args: ["command": "run100 --force"]),  // rule 101
         env("w", "file", "write", target: "/data/195/file"),  // rule 196
         env("x", "net", "send", metadata: ["team": "t197"]),  // rule 198
         env("unknown", args: ["command": "ls -la /tmp"]),  // falls through all 200
-        env("tool8", intent: "write"),  // indexed tool, falls through
+        env("tool8", "shell", "write"),  // indexed tool, falls through
     ]
     return (policy, mix)
 }

@@ -1,0 +1,206 @@
+import CountersignCore
+import CountersignLedger
+import CountersignPolicy
+import CountersignProvenance
+import Foundation
+
+/// What the Gate decided for one action, after any second key, with its committed receipt.
+public struct GateDecision: Sendable {
+    public let envelope: ActionEnvelope
+    public let outcome: PolicyOutcome
+    public let finalDecision: FinalDecision
+    public let reason: String
+    public let approvals: [ApprovalRecord]
+    public let sessionLabels: [String]
+    public let argumentLabels: [String]
+    /// The decision receipt, committed before this value is returned (nil only if the ledger failed).
+    public let receipt: Receipt?
+    /// Set when something failed inside the Gate; the decision is then always a deny.
+    public let internalError: String?
+
+    /// Whether the adapter may run the action.
+    public var allowed: Bool { finalDecision.allowsExecution && receipt != nil && internalError == nil }
+}
+
+/// The one pipeline every adapter calls: envelope + session → policy → (ask → approvals) → receipt →
+/// allow/deny; then outcome → receipt, and output labels → session.
+///
+/// Fail closed: a session store, approval channel or ledger error ends in deny with the reason recorded
+/// (when the ledger can still be written), never in an allow.
+public final class Gate: Sendable {
+    public let policy: Policy
+    public let writer: LedgerWriter
+    public let sessions: SessionStore?
+    public let providers: [any ApprovalProvider]
+    /// Seconds an approval may take when the rule does not say (`ask->expired` after).
+    public let defaultApprovalTimeout: Double
+
+    public init(
+        policy: Policy, writer: LedgerWriter, sessions: SessionStore? = nil, providers: [any ApprovalProvider] = [],
+        defaultApprovalTimeout: Double = 300
+    ) {
+        self.policy = policy
+        self.writer = writer
+        self.sessions = sessions
+        self.providers = providers
+        self.defaultApprovalTimeout = defaultApprovalTimeout
+    }
+
+    var redactor: Redactor { writer.sealer.redactor }
+
+    // MARK: - Deciding
+
+    public func decide(_ envelope: ActionEnvelope) async -> GateDecision {
+        var session: SessionState?
+        do {
+            session = try loadSession(envelope.sessionID)
+        } catch {
+            return await failClosed(envelope, "cannot read session state: \(error)")
+        }
+        let outcome = policy.evaluate(envelope, session: session)
+        let sessionLabels = policy.registry.names(session?.labels ?? LabelSet())
+        let argumentLabels = policy.registry.names(policy.argumentLabels(for: envelope, session: session))
+
+        var final: FinalDecision
+        var reason = outcome.reason
+        var approvals: [ApprovalRecord] = []
+        switch outcome.decision {
+        case .allow: final = .allow
+        case .deny: final = .deny
+        case .ask:
+            let requirement = outcome.approvals ?? ApprovalRequirement()
+            let request = ApprovalRequest(envelope: envelope, outcome: outcome, requirement: requirement, argumentLabels: argumentLabels)
+            (final, approvals, reason) = await secondKey(request)
+        }
+
+        var drafts: [ReceiptDraft] = approvals.map { vote in
+            var draft = ReceiptDraft.forAction(envelope, kind: .approval, status: vote.verdict.rawValue, redactor: redactor)
+            draft.approvals = [vote]
+            draft.policy = reference(outcome)
+            return draft
+        }
+        var draft = ReceiptDraft.forAction(envelope, kind: .decision, status: final.allowsExecution ? "authorized" : "blocked", redactor: redactor)
+        draft.sessionLabels = sessionLabels
+        draft.argumentLabels = argumentLabels
+        draft.policy = reference(outcome)
+        draft.decision = final.rawValue
+        draft.approvals = approvals
+        if !final.allowsExecution { draft.error = "\(final.rawValue) via rule '\(outcome.ruleID)': \(reason)" }
+        drafts.append(draft)
+        do {
+            let receipts = try await writer.append(drafts)
+            return GateDecision(
+                envelope: envelope, outcome: outcome, finalDecision: final, reason: reason, approvals: approvals,
+                sessionLabels: sessionLabels, argumentLabels: argumentLabels, receipt: receipts.last, internalError: nil)
+        } catch {
+            return GateDecision(
+                envelope: envelope, outcome: outcome, finalDecision: .deny, reason: "the ledger could not record the decision",
+                approvals: approvals, sessionLabels: sessionLabels, argumentLabels: argumentLabels, receipt: nil,
+                internalError: "ledger: \(error)")
+        }
+    }
+
+    /// Collects votes until the quorum of distinct allowed reviewers, a rejection, or the deadline.
+    func secondKey(_ request: ApprovalRequest) async -> (FinalDecision, [ApprovalRecord], String) {
+        let requirement = request.requirement
+        let wanted = requirement.channels.map(\.rawValue)
+        let offered = providers.filter { provider in
+            (wanted.isEmpty || wanted.contains(provider.channel) || provider.channel.hasPrefix("auto-")) && provider.isAvailable()
+        }
+        guard !offered.isEmpty else {
+            let vote = ApprovalRecord(reviewer: "countersign", channel: "none", verdict: .reject, note: "no approval channel is available")
+            return (.askRejected, [vote], "a second key is required and no approval channel is available")
+        }
+        let timeout = requirement.timeoutSeconds ?? defaultApprovalTimeout
+        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+        var votes: [ApprovalRecord] = []
+        var approvers: Set<String> = []
+        for provider in offered {
+            for var vote in await provider.collect(request, deadline: deadline) {
+                if vote.reviewer == request.envelope.actor {
+                    vote.verdict = .reject
+                    vote.note = "the requesting agent cannot approve its own action"
+                } else if !requirement.reviewers.isEmpty && requirement.groups.isEmpty && !requirement.reviewers.contains(vote.reviewer)
+                    && !vote.reviewer.hasPrefix("auto-")
+                {
+                    vote.verdict = .reject
+                    vote.note = "\(vote.reviewer) is not an allowed reviewer for this rule"
+                }
+                votes.append(vote)
+                if vote.verdict == .reject {
+                    return (.askRejected, votes, "rejected by \(vote.reviewer) (\(vote.channel))")
+                }
+                if vote.verdict == .approve { approvers.insert(vote.reviewer) }
+                if approvers.count >= requirement.quorum || vote.reviewer.hasPrefix("auto-approve") {
+                    return (.askApproved, votes, "approved by \(approvers.sorted().joined(separator: ", "))")
+                }
+            }
+            if ContinuousClock.now >= deadline { break }
+        }
+        if ContinuousClock.now >= deadline {
+            votes.append(ApprovalRecord(reviewer: "countersign", channel: "timeout", verdict: .expire, note: "no quorum within \(Int(timeout))s"))
+            return (.askExpired, votes, "the second key was not given within \(Int(timeout))s")
+        }
+        return (.askRejected, votes, "quorum \(requirement.quorum) not met: \(approvers.count) distinct approval(s)")
+    }
+
+    func failClosed(_ envelope: ActionEnvelope, _ error: String) async -> GateDecision {
+        let outcome = PolicyOutcome(decision: .deny, ruleID: "countersign:internal-error", reason: error, approvals: nil)
+        var draft = ReceiptDraft.forAction(envelope, kind: .decision, status: "blocked", redactor: redactor)
+        draft.decision = FinalDecision.deny.rawValue
+        draft.policy = reference(outcome)
+        draft.error = error
+        let receipt = try? await writer.append([draft]).last
+        return GateDecision(
+            envelope: envelope, outcome: outcome, finalDecision: .deny, reason: error, approvals: [], sessionLabels: [],
+            argumentLabels: [], receipt: receipt, internalError: error)
+    }
+
+    func reference(_ outcome: PolicyOutcome) -> PolicyReference {
+        PolicyReference(path: policy.path, sourceHash: policy.sourceHash, ruleID: outcome.ruleID, decision: outcome.decision, reason: outcome.reason)
+    }
+
+    // MARK: - Outcomes and provenance
+
+    /// Records what happened when the action ran (or failed), labels its output by the policy's label
+    /// sources and feeds those labels to the session.
+    @discardableResult
+    public func recordOutcome(
+        of decision: GateDecision, status: String, result: JSONValue? = nil, error: String? = nil
+    ) async throws -> Receipt {
+        let envelope = decision.envelope
+        var labels: [String] = []
+        if let result {
+            var session = try loadSession(envelope.sessionID)
+            let outputLabels = policy.outputLabels(for: envelope, session: session)
+            labels = policy.registry.names(outputLabels)
+            if var state = session {
+                let before = state
+                state.recordOutput(result, labels: outputLabels)
+                try sessions?.save(state, since: before)
+                session = state
+            }
+        }
+        var draft = ReceiptDraft.forAction(envelope, kind: .outcome, status: status, redactor: redactor)
+        draft.decision = decision.finalDecision.rawValue
+        draft.policy = reference(decision.outcome)
+        draft.result = result.map { ResultRecord(value: $0, labels: labels) }
+        draft.error = error
+        return try await writer.append([draft]).last!
+    }
+
+    /// Records text the user typed as trusted provenance for the session.
+    public func recordPrompt(sessionID: String, text: String) throws {
+        guard let sessions else { return }
+        let before = try sessions.load(id: sessionID, registry: policy.registry)
+        var state = before
+        state.recordTrustedInput(text)
+        try sessions.save(state, since: before)
+    }
+
+    func loadSession(_ id: String?) throws -> SessionState? {
+        guard let id else { return nil }
+        guard let sessions else { return nil }
+        return try sessions.load(id: id, registry: policy.registry)
+    }
+}

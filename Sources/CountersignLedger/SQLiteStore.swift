@@ -1,0 +1,155 @@
+import CountersignCore
+import Foundation
+import GRDB
+
+/// The embedded default ledger: one SQLite file in WAL mode, indexed for every query filter.
+///
+/// An append is one `BEGIN IMMEDIATE` transaction that reads the chain tail, seals and inserts, so
+/// any number of processes can append to one file and the chain stays whole. With `sync: .full`
+/// every commit is flushed to disk (`synchronous=FULL`); with `.normal` a commit survives the
+/// process being killed (it is in the WAL), and the WAL is flushed at checkpoints.
+public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
+    // DatabaseQueue serialises access itself; the class holds only immutable references.
+    public let path: String
+    public let backend = "sqlite"
+    let queue: DatabaseQueue
+
+    public init(path: String, sync: SyncMode = .normal, readOnly: Bool = false) throws {
+        self.path = path
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        if !readOnly { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
+        var config = Configuration()
+        config.readonly = readOnly
+        config.busyMode = .timeout(30)
+        if !readOnly { config.journalMode = .wal }
+        let synchronous = sync == .full ? "FULL" : "NORMAL"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+        }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+        } catch {
+            throw LedgerError("cannot open SQLite ledger \(path): \(error)")
+        }
+        if !readOnly { try Self.migrate(queue) }
+    }
+
+    static func migrate(_ queue: DatabaseQueue) throws {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-receipts") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE receipts (
+                        seq INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        time TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        session_id TEXT,
+                        trace_id TEXT,
+                        action_hash TEXT,
+                        status TEXT NOT NULL,
+                        decision TEXT,
+                        rule_id TEXT,
+                        hash TEXT NOT NULL UNIQUE,
+                        prev TEXT NOT NULL,
+                        body TEXT NOT NULL
+                    );
+                    CREATE INDEX receipts_time ON receipts(time);
+                    CREATE INDEX receipts_session ON receipts(session_id);
+                    CREATE INDEX receipts_trace ON receipts(trace_id);
+                    CREATE INDEX receipts_action_hash ON receipts(action_hash);
+                    CREATE INDEX receipts_status ON receipts(status);
+                    CREATE INDEX receipts_decision ON receipts(decision);
+                    CREATE INDEX receipts_rule ON receipts(rule_id);
+                    """)
+        }
+        do {
+            try migrator.migrate(queue)
+        } catch {
+            throw LedgerError("cannot prepare the ledger schema: \(error)")
+        }
+    }
+
+    public func append(_ drafts: [ReceiptDraft], sealer: Sealer) throws -> [Receipt] {
+        guard !drafts.isEmpty else { return [] }
+        return try queue.writeWithoutTransaction { db in
+            var sealed: [Receipt] = []
+            try db.inTransaction(.immediate) {
+                let tail = try Row.fetchOne(db, sql: "SELECT seq, hash FROM receipts ORDER BY seq DESC LIMIT 1")
+                    .map { ChainTail(seq: $0["seq"], hash: $0["hash"]) } ?? .empty
+                sealed = sealer.seal(drafts, after: tail)
+                let insert = try db.cachedStatement(
+                    sql: """
+                        INSERT INTO receipts (seq, id, time, kind, session_id, trace_id, action_hash, status, decision,
+                                              rule_id, hash, prev, body)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """)
+                for r in sealed {
+                    try insert.execute(arguments: [
+                        r.seq, r.id, r.time, r.kind, r.sessionID, r.traceID, r.actionHash, r.status, r.decision,
+                        r.ruleID, r.hash, r.prev, r.canonicalText,
+                    ])
+                }
+                return .commit
+            }
+            return sealed
+        }
+    }
+
+    public func query(_ query: ReceiptQuery) throws -> [Receipt] {
+        var clauses: [String] = []
+        var arguments: [(any DatabaseValueConvertible)?] = []
+        func add(_ column: String, _ value: String?, _ op: String = "=") {
+            guard let value else { return }
+            clauses.append("\(column) \(op) ?")
+            arguments.append(value)
+        }
+        add("trace_id", query.traceID)
+        add("session_id", query.sessionID)
+        add("action_hash", query.actionHash)
+        add("status", query.status)
+        add("decision", query.decision)
+        add("rule_id", query.ruleID)
+        add("kind", query.kind)
+        add("time", query.since, ">=")
+        add("time", query.until, "<")
+        var sql = "SELECT body FROM receipts"
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += " ORDER BY seq " + (query.descending ? "DESC" : "ASC")
+        if let limit = query.limit { sql += " LIMIT \(max(0, limit))" }
+        let statementArguments = StatementArguments(arguments)
+        return try queue.read { db in
+            try String.fetchAll(db, sql: sql, arguments: statementArguments).map { try Receipt.parse($0) }
+        }
+    }
+
+    public func scan(_ body: (StoredRecord) throws -> Void) throws {
+        try queue.read { db in
+            let cursor = try Row.fetchCursor(db, sql: "SELECT seq, hash, body FROM receipts ORDER BY seq")
+            var position = 0
+            while let row = try cursor.next() {
+                position += 1
+                let text: String = row["body"]
+                let columnSeq: Int64 = row["seq"]
+                let columnHash: String = row["hash"]
+                guard let receipt = try? Receipt.parse(text) else {
+                    try body(StoredRecord(position: position, receipt: nil, problem: "row seq \(columnSeq) does not hold a JSON receipt"))
+                    continue
+                }
+                if receipt.seq != columnSeq || receipt.hash != columnHash {
+                    try body(StoredRecord(position: position, receipt: receipt, problem: "row seq \(columnSeq): the indexed columns disagree with the receipt body (edited?)"))
+                    continue
+                }
+                try body(StoredRecord(position: position, receipt: receipt, problem: nil))
+            }
+        }
+    }
+
+    public func delete(throughSeq upTo: Int64) throws {
+        try queue.write { db in try db.execute(sql: "DELETE FROM receipts WHERE seq <= ?", arguments: [upTo]) }
+    }
+
+    public func count() throws -> Int {
+        try queue.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM receipts") ?? 0 }
+    }
+}

@@ -1,0 +1,172 @@
+import CountersignCore
+import Crypto
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An Ed25519 key that signs receipts. Never built in: generated, or loaded from a file or the environment.
+public struct SigningKey: Sendable {
+    let privateKey: Curve25519.Signing.PrivateKey
+    public let publicKey: PublicKey
+
+    public init(privateKeyHex: String) throws(KeyError) {
+        guard let bytes = Hex.decode(privateKeyHex.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32,
+            let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes)
+        else { throw KeyError("a signing key must be 32 bytes of hex (64 characters)") }
+        privateKey = key
+        publicKey = PublicKey(key.publicKey)
+    }
+
+    public static func generate() -> SigningKey {
+        let key = Curve25519.Signing.PrivateKey()
+        return try! SigningKey(privateKeyHex: Digest.hex(key.rawRepresentation))
+    }
+
+    public var privateKeyHex: String { Digest.hex(privateKey.rawRepresentation) }
+    public var keyID: String { publicKey.keyID }
+
+    /// Hex Ed25519 signature over the UTF-8 bytes of `message`.
+    public func sign(_ message: String) -> String {
+        Digest.hex(try! privateKey.signature(for: Data(message.utf8)))
+    }
+}
+
+/// An Ed25519 public key and its id: `ed25519:` + the first 16 hex of the SHA-256 of its 32 bytes.
+public struct PublicKey: Sendable, Hashable {
+    public let raw: Data
+    public let keyID: String
+    let key: Curve25519.Signing.PublicKey
+
+    init(_ key: Curve25519.Signing.PublicKey) {
+        self.key = key
+        raw = key.rawRepresentation
+        keyID = "ed25519:" + Digest.sha256Hex(raw).prefix(16)
+    }
+
+    public init(hex: String) throws(KeyError) {
+        guard let bytes = Hex.decode(hex.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32,
+            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: bytes)
+        else { throw KeyError("a public key must be 32 bytes of hex (64 characters)") }
+        self.init(key)
+    }
+
+    public var hex: String { Digest.hex(raw) }
+
+    public func verify(signatureHex: String, message: String) -> Bool {
+        guard let signature = Hex.decode(signatureHex), signature.count == 64 else { return false }
+        return key.isValidSignature(signature, for: Data(message.utf8))
+    }
+
+    public static func == (a: PublicKey, b: PublicKey) -> Bool { a.raw == b.raw }
+    public func hash(into hasher: inout Hasher) { hasher.combine(raw) }
+}
+
+public struct KeyError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+enum Hex {
+    static func decode(_ text: String) -> Data? {
+        let bytes = Array(text.utf8)
+        guard bytes.count % 2 == 0 else { return nil }
+        var out = Data(capacity: bytes.count / 2)
+        var index = 0
+        while index < bytes.count {
+            guard let high = nibble(bytes[index]), let low = nibble(bytes[index + 1]) else { return nil }
+            out.append(high << 4 | low)
+            index += 2
+        }
+        return out
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: return c - 0x30
+        case 0x61...0x66: return c - 0x61 + 10
+        case 0x41...0x46: return c - 0x41 + 10
+        default: return nil
+        }
+    }
+}
+
+/// Key files: a small JSON document, written with mode 0600 and never overwritten silently.
+public enum KeyFile {
+    public static func write(_ key: SigningKey, to path: String, overwrite: Bool = false) throws(KeyError) {
+        let url = URL(fileURLWithPath: path)
+        if !overwrite, FileManager.default.fileExists(atPath: path) {
+            throw KeyError("\(path) already exists; pass --force to replace it")
+        }
+        do {
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw KeyError("cannot create \(url.deletingLastPathComponent().path): \(error.localizedDescription)")
+        }
+        let document: JSONValue = [
+            "algorithm": "ed25519", "private_key": .string(key.privateKeyHex), "public_key": .string(key.publicKey.hex),
+            "key_id": .string(key.keyID), "created_at": .string(Timestamp.now()),
+        ]
+        let text = CanonicalJSON.string(document) + "\n"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | (overwrite ? 0 : O_EXCL), 0o600)
+        guard fd >= 0 else { throw KeyError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        fchmod(fd, 0o600)
+        let written = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        guard written == text.utf8.count, fsync(fd) == 0 else { throw KeyError("cannot write \(path)") }
+    }
+
+    public static func read(_ path: String) throws(KeyError) -> SigningKey {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw KeyError("cannot read signing key \(path)")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        if let document = try? JSONValue.parse(text), let hex = document["private_key"]?.stringValue {
+            return try SigningKey(privateKeyHex: hex)
+        }
+        return try SigningKey(privateKeyHex: text)  // a bare hex key file
+    }
+}
+
+/// Finds the key that signs: `--key FILE`, `COUNTERSIGN_SIGNING_KEY` (hex), `COUNTERSIGN_SIGNING_KEY_FILE`,
+/// else `<state dir>/signing-key`, generated on first use (mode 0600) and announced once.
+public enum KeyResolver {
+    public struct Resolved: Sendable {
+        public let key: SigningKey
+        public let source: String
+        /// Set when a new key was generated; say it once.
+        public let notice: String?
+    }
+
+    public static func resolve(explicitPath: String?, stateDirectory: String) throws(KeyError) -> Resolved {
+        let env = ProcessInfo.processInfo.environment
+        if let explicitPath { return Resolved(key: try KeyFile.read(explicitPath), source: explicitPath, notice: nil) }
+        if let hex = env["COUNTERSIGN_SIGNING_KEY"], !hex.isEmpty {
+            return Resolved(key: try SigningKey(privateKeyHex: hex), source: "COUNTERSIGN_SIGNING_KEY", notice: nil)
+        }
+        if let path = env["COUNTERSIGN_SIGNING_KEY_FILE"], !path.isEmpty {
+            return Resolved(key: try KeyFile.read(path), source: path, notice: nil)
+        }
+        let path = stateDirectory + "/signing-key"
+        if FileManager.default.fileExists(atPath: path) {
+            return Resolved(key: try KeyFile.read(path), source: path, notice: nil)
+        }
+        let key = SigningKey.generate()
+        do {
+            try KeyFile.write(key, to: path)
+        } catch {
+            // Another process won the race: use its key.
+            if FileManager.default.fileExists(atPath: path) {
+                return Resolved(key: try KeyFile.read(path), source: path, notice: nil)
+            }
+            throw error
+        }
+        return Resolved(
+            key: key, source: path,
+            notice: "countersign: generated a new signing key \(key.keyID) at \(path) (mode 0600); "
+                + "share its public key with auditors: countersign keys show")
+    }
+}

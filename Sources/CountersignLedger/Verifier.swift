@@ -1,0 +1,251 @@
+import CountersignCore
+import Dispatch
+import Foundation
+
+/// Which signers a verification accepts. Empty: any signer whose signature checks (reported as unpinned).
+public struct TrustedSigners: Sendable {
+    public var keys: [String: PublicKey]
+    public var labels: [String: String]
+    /// Where the trust came from, for reports.
+    public var source: String
+
+    public init(keys: [PublicKey] = [], labels: [String: String] = [:], source: String = "none") {
+        self.keys = Dictionary(keys.map { ($0.keyID, $0) }, uniquingKeysWith: { a, _ in a })
+        self.labels = labels
+        self.source = source
+    }
+
+    public var isEmpty: Bool { keys.isEmpty }
+
+    /// A trusted-signers file: `{version: 1, trusted_keys: [{public_key: HEX, label: NAME}]}` (JSON or YAML-flavoured JSON).
+    public static func load(path: String) throws -> TrustedSigners {
+        guard let data = FileManager.default.contents(atPath: path) else { throw LedgerError("cannot read \(path)") }
+        let document = try JSONValue.parse(data)
+        guard let entries = document["trusted_keys"]?.arrayValue, !entries.isEmpty else {
+            throw LedgerError("\(path): expected {\"version\": 1, \"trusted_keys\": [{\"public_key\": \"<hex>\", \"label\": \"...\"}]}")
+        }
+        var keys: [PublicKey] = []
+        var labels: [String: String] = [:]
+        for (index, entry) in entries.enumerated() {
+            guard let hex = entry["public_key"]?.stringValue else {
+                throw LedgerError("\(path): trusted_keys[\(index)] has no public_key")
+            }
+            do {
+                let key = try PublicKey(hex: hex)
+                keys.append(key)
+                labels[key.keyID] = entry["label"]?.stringValue
+            } catch {
+                throw LedgerError("\(path): trusted_keys[\(index)]: \(error)")
+            }
+        }
+        return TrustedSigners(keys: keys, labels: labels, source: path)
+    }
+}
+
+/// The result of verifying a ledger or bundle.
+public struct VerificationReport: Sendable {
+    public struct Failure: Sendable {
+        /// 1-based position in the file, table or bundle.
+        public let position: Int
+        public let seq: Int64?
+        public let receiptID: String?
+        public let reason: String
+    }
+
+    public var source: String
+    public var kind: String
+    public var receipts = 0
+    public var firstSeq: Int64?
+    public var lastSeq: Int64?
+    public var headHash = Receipt.genesis
+    public var signers: [String: Int] = [:]
+    public var trust = "unpinned"
+    public var pruned: [(from: Int64, to: Int64, count: Int64, checkpointSeq: Int64)] = []
+    public var failures: [Failure] = []
+    public var warnings: [String] = []
+    public var bundleFiles: [(name: String, valid: Bool)] = []
+
+    public var valid: Bool { failures.isEmpty }
+    public var firstFailure: Failure? { failures.min { $0.position < $1.position } }
+
+    public var json: JSONValue {
+        var object: [String: JSONValue] = [
+            "source": .string(source), "kind": .string(kind), "valid": .bool(valid), "receipts": .int(Int64(receipts)),
+            "first_seq": firstSeq.map(JSONValue.int) ?? .null, "last_seq": lastSeq.map(JSONValue.int) ?? .null,
+            "head_hash": .string(headHash), "trust": .string(trust),
+            "signers": .object(signers.mapValues { .int(Int64($0)) }),
+            "pruned": .array(
+                pruned.map {
+                    .object(["from_seq": .int($0.from), "to_seq": .int($0.to), "count": .int($0.count), "checkpoint_seq": .int($0.checkpointSeq)])
+                }),
+            "warnings": .array(warnings.map(JSONValue.string)),
+            "failures": .array(
+                failures.sorted { $0.position < $1.position }.map {
+                    .object([
+                        "position": .int(Int64($0.position)), "seq": $0.seq.map(JSONValue.int) ?? .null,
+                        "receipt_id": $0.receiptID.map(JSONValue.string) ?? .null, "reason": .string($0.reason),
+                    ])
+                }),
+        ]
+        if !bundleFiles.isEmpty {
+            object["bundle_files"] = .object(Dictionary(uniqueKeysWithValues: bundleFiles.map { ($0.name, JSONValue.bool($0.valid)) }))
+        }
+        return .object(object)
+    }
+}
+
+/// Checks a chain of receipts: order, links, hashes, signatures and signers.
+///
+/// The chain is checked in one pass (hashing is cheap); signatures are checked in parallel batches on
+/// every core. It stops collecting after the first few failures: the first one is what matters.
+public struct ChainVerifier {
+    public let trust: TrustedSigners
+    /// Whether receipts must form one contiguous chain (a ledger) or may skip seqs (a filtered bundle).
+    public let contiguous: Bool
+    var report: VerificationReport
+    private var expectedSeq: Int64 = 1
+    private var previousHash = Receipt.genesis
+    private var startsAfterPruning: (seq: Int64, prev: String)?
+    private var pending: [(position: Int, seq: Int64, id: String, key: PublicKey, signature: String, hash: String)] = []
+    private var keyCache: [String: PublicKey] = [:]
+    static let batchSize = 4096
+    static let maximumFailures = 20
+
+    public init(source: String, kind: String, trust: TrustedSigners, contiguous: Bool = true) {
+        self.trust = trust
+        self.contiguous = contiguous
+        report = VerificationReport(source: source, kind: kind)
+        report.trust = trust.isEmpty ? "unpinned" : "pinned (\(trust.source))"
+        if trust.isEmpty {
+            report.warnings.append("signatures were checked against each receipt's own public key; pass --trusted-key or --trusted-keys to pin the signer")
+        }
+    }
+
+    mutating func fail(_ position: Int, _ receipt: Receipt?, _ reason: String) {
+        guard report.failures.count < Self.maximumFailures else { return }
+        report.failures.append(.init(position: position, seq: receipt?.seq, receiptID: receipt?.id, reason: reason))
+    }
+
+    public mutating func add(_ record: StoredRecord) {
+        guard let receipt = record.receipt else {
+            fail(record.position, nil, record.problem ?? "unreadable record")
+            return
+        }
+        if let problem = record.problem { fail(record.position, receipt, problem) }
+        report.receipts += 1
+        let seq = receipt.seq
+        if report.firstSeq == nil {
+            report.firstSeq = seq
+            if seq > 1 && contiguous { startsAfterPruning = (seq, receipt.prev) }
+            if !contiguous || seq > 1 {
+                expectedSeq = seq
+                previousHash = receipt.prev
+            }
+        }
+        if receipt.body["schema"]?.stringValue != Receipt.schema {
+            fail(record.position, receipt, "unknown schema \(receipt.body["schema"].map(CanonicalJSON.string) ?? "none")")
+        }
+        if contiguous {
+            if seq != expectedSeq {
+                let what = seq < expectedSeq ? "out of order or duplicated" : "missing receipts \(expectedSeq)…\(seq - 1) (deleted?)"
+                fail(record.position, receipt, "seq \(seq) where \(expectedSeq) was expected: \(what)")
+            } else if receipt.prev != previousHash {
+                fail(record.position, receipt, "prev does not match the hash of receipt \(seq - 1): a receipt was inserted, removed or replaced")
+            }
+        } else if seq == expectedSeq && receipt.prev != previousHash && report.receipts > 1 {
+            fail(record.position, receipt, "prev does not match the hash of receipt \(seq - 1)")
+        } else if seq < expectedSeq && report.receipts > 1 {
+            fail(record.position, receipt, "seq \(seq) is out of order")
+        }
+        let computed = receipt.computedHash
+        if computed != receipt.hash {
+            fail(record.position, receipt, "hash mismatch: the receipt was edited after it was signed")
+        }
+        // The signer: its public key must be the one its id names, and trusted when trust is pinned.
+        let signer = receipt.signer
+        if let keyHex = receipt.body["signer_public_key"]?.stringValue {
+            var key = keyCache[keyHex]
+            if key == nil, let parsed = try? PublicKey(hex: keyHex) {
+                key = parsed
+                keyCache[keyHex] = parsed
+            }
+            if let key, key.keyID == signer {
+                if !trust.isEmpty && trust.keys[signer] == nil {
+                    fail(record.position, receipt, "signed by \(signer), which is not a trusted signer")
+                } else {
+                    pending.append((record.position, seq, receipt.id, key, receipt.signature, receipt.hash))
+                    if pending.count >= Self.batchSize { flushSignatures() }
+                }
+            } else {
+                fail(record.position, receipt, "the signer's public key does not match its key id \(signer)")
+            }
+        } else {
+            fail(record.position, receipt, "no signer public key")
+        }
+        report.signers[signer, default: 0] += 1
+        if receipt.kind == "checkpoint", let pruned = receipt.body["pruned"],
+            case .int(let from)? = pruned["from_seq"], case .int(let to)? = pruned["to_seq"], case .int(let count)? = pruned["count"]
+        {
+            report.pruned.append((from, to, count, seq))
+            if let start = startsAfterPruning, to == start.seq - 1, pruned["last_hash"]?.stringValue == start.prev {
+                startsAfterPruning = nil
+            }
+        }
+        expectedSeq = seq + 1
+        previousHash = receipt.hash
+        report.lastSeq = seq
+        report.headHash = receipt.hash
+    }
+
+    private mutating func flushSignatures() {
+        let batch = pending
+        pending.removeAll(keepingCapacity: true)
+        guard !batch.isEmpty else { return }
+        let workers = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let chunk = (batch.count + workers - 1) / workers
+        let bad = BadSignatures()
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let start = worker * chunk
+            let end = min(batch.count, start + chunk)
+            guard start < end else { return }
+            for index in start..<end where !batch[index].key.verify(signatureHex: batch[index].signature, message: batch[index].hash) {
+                bad.add(index)
+            }
+        }
+        for index in bad.indices.sorted() {
+            let item = batch[index]
+            guard report.failures.count < Self.maximumFailures else { break }
+            report.failures.append(.init(position: item.position, seq: item.seq, receiptID: item.id, reason: "bad signature"))
+        }
+    }
+
+    public mutating func finish() -> VerificationReport {
+        flushSignatures()
+        if let start = startsAfterPruning {
+            fail(1, nil, "the ledger starts at seq \(start.seq) but no signed checkpoint accounts for receipts 1…\(start.seq - 1) (truncated from the front?)")
+        }
+        return report
+    }
+}
+
+/// Collects failing indexes from concurrent workers.
+final class BadSignatures: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var indices: [Int] = []
+    func add(_ index: Int) {
+        lock.lock()
+        indices.append(index)
+        lock.unlock()
+    }
+}
+
+extension ReceiptStore {
+    /// Verifies the whole store.
+    public func verify(trust: TrustedSigners) throws -> VerificationReport {
+        var verifier = ChainVerifier(source: path, kind: backend, trust: trust)
+        try scan { verifier.add($0) }
+        var report = verifier.finish()
+        if report.receipts == 0 && report.failures.isEmpty { report.warnings.append("the ledger is empty") }
+        return report
+    }
+}

@@ -1,0 +1,89 @@
+import CountersignCore
+import Foundation
+import GRDB
+
+/// Session state on disk, shared by every process that decides for the same agent session (each hook
+/// call is its own process). Rows only ever add facts — a value carried a label, a value was typed by
+/// the user — so concurrent writers merge by union and nothing one process learned is lost.
+public final class SessionStore: @unchecked Sendable {
+    // DatabaseQueue serialises access; the class holds only immutable references.
+    public let path: String
+    let queue: DatabaseQueue
+    static let trustedMark = "@trusted"
+
+    public init(path: String) throws {
+        self.path = path
+        try FileManager.default.createDirectory(
+            at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+        var config = Configuration()
+        config.busyMode = .timeout(30)
+        config.journalMode = .wal
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        queue = try DatabaseQueue(path: path, configuration: config)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-sessions") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE session_labels (session_id TEXT NOT NULL, label TEXT NOT NULL,
+                        PRIMARY KEY (session_id, label));
+                    CREATE TABLE session_values (session_id TEXT NOT NULL, text TEXT NOT NULL, label TEXT NOT NULL,
+                        PRIMARY KEY (session_id, text, label));
+                    CREATE TABLE session_trusted_texts (session_id TEXT NOT NULL, text TEXT NOT NULL,
+                        PRIMARY KEY (session_id, text));
+                    """)
+        }
+        try migrator.migrate(queue)
+    }
+
+    /// The session as stored (empty when new). Label names the registry does not know are ignored.
+    public func load(id: String, registry: LabelRegistry, limits: ProvenanceLimits = .default) throws -> SessionState {
+        try queue.read { db in
+            let labels = registry.set(try String.fetchAll(db, sql: "SELECT label FROM session_labels WHERE session_id = ?", arguments: [id]))
+            var order: [String] = []
+            var byText: [String: ValueIndex.Entry] = [:]
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT text, label FROM session_values WHERE session_id = ? ORDER BY rowid", arguments: [id])
+            while let row = try rows.next() {
+                let text: String = row["text"]
+                let label: String = row["label"]
+                var entry = byText[text] ?? {
+                    order.append(text)
+                    return ValueIndex.Entry(text: text, labels: LabelSet(), trusted: false)
+                }()
+                if label == Self.trustedMark { entry.trusted = true } else if let bit = registry.set(label) { entry.labels.formUnion(bit) }
+                byText[text] = entry
+            }
+            let trustedTexts = try String.fetchAll(
+                db, sql: "SELECT text FROM session_trusted_texts WHERE session_id = ? ORDER BY rowid", arguments: [id])
+            return SessionState(
+                id: id, registry: registry, limits: limits, labels: labels, values: order.map { byText[$0]! },
+                trustedTexts: trustedTexts)
+        }
+    }
+
+    /// Writes what `updated` knows beyond `original` (both states of one session).
+    public func save(_ updated: SessionState, since original: SessionState) throws {
+        let registry = updated.registry
+        let newLabels = registry.names(updated.labels.subtracting(original.labels))
+        let before = Dictionary(original.values.entries.map { ($0.text, $0) }, uniquingKeysWith: { a, _ in a })
+        var valueRows: [(String, String)] = []
+        for entry in updated.values.entries {
+            let old = before[entry.text]
+            for label in registry.names(entry.labels.subtracting(old?.labels ?? LabelSet())) { valueRows.append((entry.text, label)) }
+            if entry.trusted && old?.trusted != true { valueRows.append((entry.text, Self.trustedMark)) }
+        }
+        let newTrusted = updated.values.trustedTexts.dropFirst(original.values.trustedTexts.count)
+        guard !newLabels.isEmpty || !valueRows.isEmpty || !newTrusted.isEmpty else { return }
+        let id = updated.id
+        try queue.write { db in
+            for label in newLabels {
+                try db.execute(sql: "INSERT OR IGNORE INTO session_labels VALUES (?, ?)", arguments: [id, label])
+            }
+            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO session_values VALUES (?, ?, ?)")
+            for (text, label) in valueRows { try insert.execute(arguments: [id, text, label]) }
+            for text in newTrusted {
+                try db.execute(sql: "INSERT OR IGNORE INTO session_trusted_texts VALUES (?, ?)", arguments: [id, text])
+            }
+        }
+    }
+}
