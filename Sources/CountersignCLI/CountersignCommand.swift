@@ -1,7 +1,8 @@
 import ArgumentParser
 
 /// The `countersign` command: a thin shell over the library layers.
-public struct CountersignCommand: ParsableCommand {
+@available(macOS 15, *)
+public struct CountersignCommand: AsyncParsableCommand {
     public static let version = "0.1.0"
 
     public static let configuration = CommandConfiguration(
@@ -12,6 +13,9 @@ public struct CountersignCommand: ParsableCommand {
             human key) or deny, using labels that say which values came from untrusted or secret sources.
 
             Start here:
+              countersign demo                      # three scenarios, receipts in .countersign/ledger.sqlite
+              countersign receipts --format timeline
+              countersign verify
               countersign policy eval --policy examples/policies/label-flows.yaml --action-json '{"actor":"agent","surface":"shell","tool":"Bash","intent":"execute","args":{"command":"ls"}}'
               countersign policy test --policy examples/policies/label-flows.yaml --cases examples/policies/label-flows-tests.yaml
               countersign policy check --policy examples/policies/label-flows.yaml
@@ -19,7 +23,10 @@ public struct CountersignCommand: ParsableCommand {
             Exit codes: 0 success; 1 invalid input, invalid policy or failing tests; 64 usage error.
             """,
         version: version,
-        subcommands: [PolicyCommand.self]
+        subcommands: [
+            DemoCommand.self, PolicyCommand.self, ReceiptsCommand.self, VerifyCommand.self, ReplayCommand.self,
+            KeysCommand.self, LedgerCommand.self,
+        ]
     )
 
     public init() {}

@@ -12,7 +12,9 @@ public struct ApprovalRequest: Sendable {
     public let preview: [String]
     public let argumentLabels: [String]
 
-    public init(envelope: ActionEnvelope, outcome: PolicyOutcome, requirement: ApprovalRequirement, argumentLabels: [String]) {
+    public init(
+        envelope: ActionEnvelope, outcome: PolicyOutcome, requirement: ApprovalRequirement, argumentLabels: [String]
+    ) {
         self.envelope = envelope
         self.outcome = outcome
         self.requirement = requirement
@@ -41,7 +43,11 @@ public struct AutoApprove: ApprovalProvider {
     public init() {}
     public func isAvailable() -> Bool { true }
     public func collect(_ request: ApprovalRequest, deadline: ContinuousClock.Instant) async -> [ApprovalRecord] {
-        [ApprovalRecord(reviewer: "auto-approve", channel: channel, verdict: .approve, note: "approved by --approval auto-approve")]
+        [
+            ApprovalRecord(
+                reviewer: "auto-approve", channel: channel, verdict: .approve,
+                note: "approved by --approval auto-approve")
+        ]
     }
 }
 
@@ -51,7 +57,10 @@ public struct AutoDeny: ApprovalProvider {
     public init() {}
     public func isAvailable() -> Bool { true }
     public func collect(_ request: ApprovalRequest, deadline: ContinuousClock.Instant) async -> [ApprovalRecord] {
-        [ApprovalRecord(reviewer: "auto-deny", channel: channel, verdict: .reject, note: "rejected by --approval auto-deny")]
+        [
+            ApprovalRecord(
+                reviewer: "auto-deny", channel: channel, verdict: .reject, note: "rejected by --approval auto-deny")
+        ]
     }
 }
 
@@ -79,18 +88,24 @@ public struct TTYApproval: ApprovalProvider {
         let channel = self.channel
         return await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
-                continuation.resume(returning: Self.ask(path: path, reviewer: reviewer, channel: channel, request: request, deadline: deadline))
+                continuation.resume(
+                    returning: Self.ask(
+                        path: path, reviewer: reviewer, channel: channel, request: request, deadline: deadline))
             }
         }
     }
 
-    static func ask(path: String, reviewer: String, channel: String, request: ApprovalRequest, deadline: ContinuousClock.Instant) -> [ApprovalRecord] {
+    static func ask(
+        path: String, reviewer: String, channel: String, request: ApprovalRequest, deadline: ContinuousClock.Instant
+    ) -> [ApprovalRecord] {
         let fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)
         guard fd >= 0 else { return [] }
         defer { close(fd) }
         var text = "\n=== Countersign: second key required ===\n"
         text += request.preview.map { "  " + $0 }.joined(separator: "\n") + "\n"
-        if request.requirement.quorum > 1 { text += "  (this rule needs \(request.requirement.quorum) distinct reviewers)\n" }
+        if request.requirement.quorum > 1 {
+            text += "  (this rule needs \(request.requirement.quorum) distinct reviewers)\n"
+        }
         let seconds = max(0, Int((deadline - .now).components.seconds))
         text += "Approve as \(reviewer)? Type 'yes' to approve, anything else to reject (\(seconds)s): "
         _ = text.withCString { write(fd, $0, strlen($0)) }
@@ -100,7 +115,11 @@ public struct TTYApproval: ApprovalProvider {
         }
         let answer = line.trimmingCharacters(in: .whitespacesAndNewlines)
         let approved = ["y", "yes"].contains(answer.lowercased())
-        return [ApprovalRecord(reviewer: reviewer, channel: channel, verdict: approved ? .approve : .reject, note: answer.isEmpty ? nil : TerminalSafe.neutralise(answer))]
+        return [
+            ApprovalRecord(
+                reviewer: reviewer, channel: channel, verdict: approved ? .approve : .reject,
+                note: answer.isEmpty ? nil : TerminalSafe.neutralise(answer))
+        ]
     }
 
     /// Reads one line, giving up at the deadline.
@@ -108,7 +127,9 @@ public struct TTYApproval: ApprovalProvider {
         var bytes: [UInt8] = []
         while bytes.count < 4096 {
             let remaining = deadline - .now
-            let ms = Int32(clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)
+            let ms = Int32(
+                clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000
+            )
             guard ms > 0 else { return nil }
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&descriptor, 1, ms) > 0 else { return nil }

@@ -69,17 +69,20 @@ public final class Gate: Sendable {
         case .deny: final = .deny
         case .ask:
             let requirement = outcome.approvals ?? ApprovalRequirement()
-            let request = ApprovalRequest(envelope: envelope, outcome: outcome, requirement: requirement, argumentLabels: argumentLabels)
+            let request = ApprovalRequest(
+                envelope: envelope, outcome: outcome, requirement: requirement, argumentLabels: argumentLabels)
             (final, approvals, reason) = await secondKey(request)
         }
 
         var drafts: [ReceiptDraft] = approvals.map { vote in
-            var draft = ReceiptDraft.forAction(envelope, kind: .approval, status: vote.verdict.rawValue, redactor: redactor)
+            var draft = ReceiptDraft.forAction(
+                envelope, kind: .approval, status: vote.verdict.rawValue, redactor: redactor)
             draft.approvals = [vote]
             draft.policy = reference(outcome)
             return draft
         }
-        var draft = ReceiptDraft.forAction(envelope, kind: .decision, status: final.allowsExecution ? "authorized" : "blocked", redactor: redactor)
+        var draft = ReceiptDraft.forAction(
+            envelope, kind: .decision, status: final.allowsExecution ? "authorized" : "blocked", redactor: redactor)
         draft.sessionLabels = sessionLabels
         draft.argumentLabels = argumentLabels
         draft.policy = reference(outcome)
@@ -91,10 +94,12 @@ public final class Gate: Sendable {
             let receipts = try await writer.append(drafts)
             return GateDecision(
                 envelope: envelope, outcome: outcome, finalDecision: final, reason: reason, approvals: approvals,
-                sessionLabels: sessionLabels, argumentLabels: argumentLabels, receipt: receipts.last, internalError: nil)
+                sessionLabels: sessionLabels, argumentLabels: argumentLabels, receipt: receipts.last, internalError: nil
+            )
         } catch {
             return GateDecision(
-                envelope: envelope, outcome: outcome, finalDecision: .deny, reason: "the ledger could not record the decision",
+                envelope: envelope, outcome: outcome, finalDecision: .deny,
+                reason: "the ledger could not record the decision",
                 approvals: approvals, sessionLabels: sessionLabels, argumentLabels: argumentLabels, receipt: nil,
                 internalError: "ledger: \(error)")
         }
@@ -105,10 +110,12 @@ public final class Gate: Sendable {
         let requirement = request.requirement
         let wanted = requirement.channels.map(\.rawValue)
         let offered = providers.filter { provider in
-            (wanted.isEmpty || wanted.contains(provider.channel) || provider.channel.hasPrefix("auto-")) && provider.isAvailable()
+            (wanted.isEmpty || wanted.contains(provider.channel) || provider.channel.hasPrefix("auto-"))
+                && provider.isAvailable()
         }
         guard !offered.isEmpty else {
-            let vote = ApprovalRecord(reviewer: "countersign", channel: "none", verdict: .reject, note: "no approval channel is available")
+            let vote = ApprovalRecord(
+                reviewer: "countersign", channel: "none", verdict: .reject, note: "no approval channel is available")
             return (.askRejected, [vote], "a second key is required and no approval channel is available")
         }
         let timeout = requirement.timeoutSeconds ?? defaultApprovalTimeout
@@ -120,7 +127,8 @@ public final class Gate: Sendable {
                 if vote.reviewer == request.envelope.actor {
                     vote.verdict = .reject
                     vote.note = "the requesting agent cannot approve its own action"
-                } else if !requirement.reviewers.isEmpty && requirement.groups.isEmpty && !requirement.reviewers.contains(vote.reviewer)
+                } else if !requirement.reviewers.isEmpty && requirement.groups.isEmpty
+                    && !requirement.reviewers.contains(vote.reviewer)
                     && !vote.reviewer.hasPrefix("auto-")
                 {
                     vote.verdict = .reject
@@ -138,14 +146,18 @@ public final class Gate: Sendable {
             if ContinuousClock.now >= deadline { break }
         }
         if ContinuousClock.now >= deadline {
-            votes.append(ApprovalRecord(reviewer: "countersign", channel: "timeout", verdict: .expire, note: "no quorum within \(Int(timeout))s"))
+            votes.append(
+                ApprovalRecord(
+                    reviewer: "countersign", channel: "timeout", verdict: .expire,
+                    note: "no quorum within \(Int(timeout))s"))
             return (.askExpired, votes, "the second key was not given within \(Int(timeout))s")
         }
         return (.askRejected, votes, "quorum \(requirement.quorum) not met: \(approvers.count) distinct approval(s)")
     }
 
     func failClosed(_ envelope: ActionEnvelope, _ error: String) async -> GateDecision {
-        let outcome = PolicyOutcome(decision: .deny, ruleID: "countersign:internal-error", reason: error, approvals: nil)
+        let outcome = PolicyOutcome(
+            decision: .deny, ruleID: "countersign:internal-error", reason: error, approvals: nil)
         var draft = ReceiptDraft.forAction(envelope, kind: .decision, status: "blocked", redactor: redactor)
         draft.decision = FinalDecision.deny.rawValue
         draft.policy = reference(outcome)
@@ -157,7 +169,9 @@ public final class Gate: Sendable {
     }
 
     func reference(_ outcome: PolicyOutcome) -> PolicyReference {
-        PolicyReference(path: policy.path, sourceHash: policy.sourceHash, ruleID: outcome.ruleID, decision: outcome.decision, reason: outcome.reason)
+        PolicyReference(
+            path: policy.path, sourceHash: policy.sourceHash, ruleID: outcome.ruleID, decision: outcome.decision,
+            reason: outcome.reason)
     }
 
     // MARK: - Outcomes and provenance

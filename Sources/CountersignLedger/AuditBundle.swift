@@ -45,34 +45,50 @@ public enum AuditBundle {
     }
 
     public static func verify(_ path: String, trust: TrustedSigners) -> VerificationReport {
-        let directory = path.hasSuffix(manifestFile) ? URL(fileURLWithPath: path).deletingLastPathComponent() : URL(fileURLWithPath: path)
+        let directory =
+            path.hasSuffix(manifestFile)
+            ? URL(fileURLWithPath: path).deletingLastPathComponent() : URL(fileURLWithPath: path)
         var report = VerificationReport(source: directory.path, kind: "bundle")
         func failure(_ reason: String) -> VerificationReport {
             report.failures.append(.init(position: 0, seq: nil, receiptID: nil, reason: reason))
             return report
         }
-        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent(manifestFile).path) else {
+        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent(manifestFile).path)
+        else {
             return failure("no \(manifestFile) in \(directory.path)")
         }
-        guard case .object(var manifest)? = try? JSONValue.parse(data) else { return failure("\(manifestFile) is not a JSON object") }
+        guard case .object(var manifest)? = try? JSONValue.parse(data) else {
+            return failure("\(manifestFile) is not a JSON object")
+        }
         guard manifest["format"]?.stringValue == format else { return failure("\(manifestFile): unknown format") }
         let claimedHash = manifest["manifest_hash"]?.stringValue ?? ""
         let signature = manifest["signature"]?.stringValue ?? ""
         manifest["manifest_hash"] = nil
         manifest["signature"] = nil
         if Digest.canonicalHash(.object(manifest)) != claimedHash {
-            report.failures.append(.init(position: 0, seq: nil, receiptID: nil, reason: "the manifest was changed after export (hash mismatch)"))
+            report.failures.append(
+                .init(
+                    position: 0, seq: nil, receiptID: nil,
+                    reason: "the manifest was changed after export (hash mismatch)"))
         }
         let signer = manifest["signer"]?.stringValue ?? ""
-        if let keyHex = manifest["signer_public_key"]?.stringValue, let key = try? PublicKey(hex: keyHex), key.keyID == signer {
+        if let keyHex = manifest["signer_public_key"]?.stringValue, let key = try? PublicKey(hex: keyHex),
+            key.keyID == signer
+        {
             if !key.verify(signatureHex: signature, message: claimedHash) {
                 report.failures.append(.init(position: 0, seq: nil, receiptID: nil, reason: "bad manifest signature"))
             }
             if !trust.isEmpty && trust.keys[signer] == nil {
-                report.failures.append(.init(position: 0, seq: nil, receiptID: nil, reason: "the manifest is signed by \(signer), which is not a trusted signer"))
+                report.failures.append(
+                    .init(
+                        position: 0, seq: nil, receiptID: nil,
+                        reason: "the manifest is signed by \(signer), which is not a trusted signer"))
             }
         } else {
-            report.failures.append(.init(position: 0, seq: nil, receiptID: nil, reason: "the manifest's signer key does not match its key id"))
+            report.failures.append(
+                .init(
+                    position: 0, seq: nil, receiptID: nil, reason: "the manifest's signer key does not match its key id"
+                ))
         }
         // Every listed file must be present and unchanged.
         for (name, expected) in (manifest["files"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
@@ -80,7 +96,10 @@ public enum AuditBundle {
             let ok = fileData.map { "sha256:" + Digest.sha256Hex($0) == expected.stringValue } ?? false
             report.bundleFiles.append((name, ok))
             if !ok {
-                report.failures.append(.init(position: 0, seq: nil, receiptID: nil, reason: fileData == nil ? "\(name) is missing" : "\(name) was changed after export"))
+                report.failures.append(
+                    .init(
+                        position: 0, seq: nil, receiptID: nil,
+                        reason: fileData == nil ? "\(name) is missing" : "\(name) was changed after export"))
             }
         }
         // The receipts themselves: hashes, signatures, order, and exactly the listed set.
@@ -102,7 +121,10 @@ public enum AuditBundle {
         report.warnings += chain.warnings
         report.failures += chain.failures
         if listed != (manifest["receipts"]?.arrayValue ?? []) {
-            report.failures.append(.init(position: 0, seq: nil, receiptID: nil, reason: "the receipts differ from the manifest's list (added, removed or reordered)"))
+            report.failures.append(
+                .init(
+                    position: 0, seq: nil, receiptID: nil,
+                    reason: "the receipts differ from the manifest's list (added, removed or reordered)"))
         }
         return report
     }

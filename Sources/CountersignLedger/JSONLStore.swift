@@ -37,7 +37,9 @@ public final class JSONLStore: ReceiptStore, @unchecked Sendable {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LedgerError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { throw LedgerError("cannot lock \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX) == 0 else {
+            throw LedgerError("cannot lock \(path): \(String(cString: strerror(errno)))")
+        }
         defer { flock(fd, LOCK_UN) }
 
         var size = lseek(fd, 0, SEEK_END)
@@ -132,11 +134,15 @@ public final class JSONLStore: ReceiptStore, @unchecked Sendable {
         func emit(_ line: Data, complete: Bool) throws {
             position += 1
             if !complete {
-                try body(StoredRecord(position: position, receipt: nil, problem: "line \(position) is truncated (a torn final write)"))
+                try body(
+                    StoredRecord(
+                        position: position, receipt: nil, problem: "line \(position) is truncated (a torn final write)")
+                )
                 return
             }
             guard let receipt = try? Receipt.parse(String(decoding: line, as: UTF8.self)) else {
-                try body(StoredRecord(position: position, receipt: nil, problem: "line \(position) is not a JSON receipt"))
+                try body(
+                    StoredRecord(position: position, receipt: nil, problem: "line \(position) is not a JSON receipt"))
                 return
             }
             try body(StoredRecord(position: position, receipt: receipt, problem: nil))

@@ -86,7 +86,8 @@ public struct ReceiptDraft: Sendable, Hashable {
 
     public init(
         kind: Kind, status: String, time: String = Timestamp.now(), sessionID: String? = nil, traceID: String? = nil,
-        actionHash: String? = nil, action: JSONValue? = nil, sessionLabels: [String] = [], argumentLabels: [String] = [],
+        actionHash: String? = nil, action: JSONValue? = nil, sessionLabels: [String] = [],
+        argumentLabels: [String] = [],
         policy: PolicyReference? = nil, decision: String? = nil, approvals: [ApprovalRecord] = [],
         result: ResultRecord? = nil, error: String? = nil, extra: [String: JSONValue] = [:]
     ) {
@@ -169,7 +170,9 @@ public struct ApprovalRecord: Sendable, Hashable {
     public var time: String
     public var note: String?
 
-    public init(reviewer: String, channel: String, verdict: Verdict, time: String = Timestamp.now(), note: String? = nil) {
+    public init(
+        reviewer: String, channel: String, verdict: Verdict, time: String = Timestamp.now(), note: String? = nil
+    ) {
         self.reviewer = reviewer
         self.channel = channel
         self.verdict = verdict

@@ -14,9 +14,13 @@ public struct Redactor: @unchecked Sendable {
 
     public init(enabled: Bool = true) {
         self.enabled = enabled
-        let secretWords = "(?:api[_-]?key|apikey|access[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|refresh[_-]?token|id[_-]?token|auth[_-]?token|session[_-]?token|token|secret|password|passwd|pwd|private[_-]?key)"
+        let secretWords =
+            "(?:api[_-]?key|apikey|access[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|refresh[_-]?token|id[_-]?token|auth[_-]?token|session[_-]?token|token|secret|password|passwd|pwd|private[_-]?key)"
         let patterns: [(String, String)] = [
-            ("-----BEGIN [A-Z ]*PRIVATE KEY-----[\\s\\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", "[REDACTED_PRIVATE_KEY]"),
+            (
+                "-----BEGIN [A-Z ]*PRIVATE KEY-----[\\s\\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+                "[REDACTED_PRIVATE_KEY]"
+            ),
             ("(?i)\\b(bearer|basic)\\s+[A-Za-z0-9._~+/=-]{8,}", "$1 [REDACTED]"),
             ("(?i)([A-Za-z0-9_-]*" + secretWords + ")(\\s*[:=]\\s*)(\"?)[^\\s,;&\"'}]+", "$1$2$3[REDACTED]"),
             ("\\bsk-[A-Za-z0-9_-]{10,}", "[REDACTED_TOKEN]"),
@@ -79,7 +83,8 @@ public struct Redactor: @unchecked Sendable {
             switch byte {
             case 0x3D, 0x3A: sawDelimiter = true  // '=' ':'
             case 0x2D where previous == 0x6B || previous == 0x4B: return true  // "k-" (sk-)
-            case 0x5F where previous == 0x70 || previous == 0x6F || previous == 0x75 || previous == 0x73 || previous == 0x72:
+            case 0x5F
+            where previous == 0x70 || previous == 0x6F || previous == 0x75 || previous == 0x73 || previous == 0x72:
                 return true  // gh?_
             case 0x2D where previous == 0x2D: return true  // "--" (PEM)
             case 0x78: if previous == 0x6F { return true }  // "ox" (xox)

@@ -32,7 +32,8 @@ public enum Retention {
             extra: [
                 "pruned": .object([
                     "from_seq": .int(first.seq), "to_seq": .int(through.seq), "count": .int(Int64(lastPruned + 1)),
-                    "last_hash": .string(through.hash), "first_time": .string(first.time), "last_time": .string(through.time),
+                    "last_hash": .string(through.hash), "first_time": .string(first.time),
+                    "last_time": .string(through.time),
                     "reason": .string(describe(keepLast: keepLast, cutoff: cutoff)),
                 ])
             ])

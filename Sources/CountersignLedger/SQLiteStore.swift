@@ -75,7 +75,8 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
         return try queue.writeWithoutTransaction { db in
             var sealed: [Receipt] = []
             try db.inTransaction(.immediate) {
-                let tail = try Row.fetchOne(db, sql: "SELECT seq, hash FROM receipts ORDER BY seq DESC LIMIT 1")
+                let tail =
+                    try Row.fetchOne(db, sql: "SELECT seq, hash FROM receipts ORDER BY seq DESC LIMIT 1")
                     .map { ChainTail(seq: $0["seq"], hash: $0["hash"]) } ?? .empty
                 sealed = sealer.seal(drafts, after: tail)
                 let insert = try db.cachedStatement(
@@ -133,11 +134,18 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
                 let columnSeq: Int64 = row["seq"]
                 let columnHash: String = row["hash"]
                 guard let receipt = try? Receipt.parse(text) else {
-                    try body(StoredRecord(position: position, receipt: nil, problem: "row seq \(columnSeq) does not hold a JSON receipt"))
+                    try body(
+                        StoredRecord(
+                            position: position, receipt: nil,
+                            problem: "row seq \(columnSeq) does not hold a JSON receipt"))
                     continue
                 }
                 if receipt.seq != columnSeq || receipt.hash != columnHash {
-                    try body(StoredRecord(position: position, receipt: receipt, problem: "row seq \(columnSeq): the indexed columns disagree with the receipt body (edited?)"))
+                    try body(
+                        StoredRecord(
+                            position: position, receipt: receipt,
+                            problem:
+                                "row seq \(columnSeq): the indexed columns disagree with the receipt body (edited?)"))
                     continue
                 }
                 try body(StoredRecord(position: position, receipt: receipt, problem: nil))

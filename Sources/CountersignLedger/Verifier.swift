@@ -22,7 +22,9 @@ public struct TrustedSigners: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else { throw LedgerError("cannot read \(path)") }
         let document = try JSONValue.parse(data)
         guard let entries = document["trusted_keys"]?.arrayValue, !entries.isEmpty else {
-            throw LedgerError("\(path): expected {\"version\": 1, \"trusted_keys\": [{\"public_key\": \"<hex>\", \"label\": \"...\"}]}")
+            throw LedgerError(
+                "\(path): expected {\"version\": 1, \"trusted_keys\": [{\"public_key\": \"<hex>\", \"label\": \"...\"}]}"
+            )
         }
         var keys: [PublicKey] = []
         var labels: [String: String] = [:]
@@ -76,7 +78,10 @@ public struct VerificationReport: Sendable {
             "signers": .object(signers.mapValues { .int(Int64($0)) }),
             "pruned": .array(
                 pruned.map {
-                    .object(["from_seq": .int($0.from), "to_seq": .int($0.to), "count": .int($0.count), "checkpoint_seq": .int($0.checkpointSeq)])
+                    .object([
+                        "from_seq": .int($0.from), "to_seq": .int($0.to), "count": .int($0.count),
+                        "checkpoint_seq": .int($0.checkpointSeq),
+                    ])
                 }),
             "warnings": .array(warnings.map(JSONValue.string)),
             "failures": .array(
@@ -88,7 +93,8 @@ public struct VerificationReport: Sendable {
                 }),
         ]
         if !bundleFiles.isEmpty {
-            object["bundle_files"] = .object(Dictionary(uniqueKeysWithValues: bundleFiles.map { ($0.name, JSONValue.bool($0.valid)) }))
+            object["bundle_files"] = .object(
+                Dictionary(uniqueKeysWithValues: bundleFiles.map { ($0.name, JSONValue.bool($0.valid)) }))
         }
         return .object(object)
     }
@@ -117,7 +123,9 @@ public struct ChainVerifier {
         report = VerificationReport(source: source, kind: kind)
         report.trust = trust.isEmpty ? "unpinned" : "pinned (\(trust.source))"
         if trust.isEmpty {
-            report.warnings.append("signatures were checked against each receipt's own public key; pass --trusted-key or --trusted-keys to pin the signer")
+            report.warnings.append(
+                "signatures were checked against each receipt's own public key; pass --trusted-key or --trusted-keys to pin the signer"
+            )
         }
     }
 
@@ -143,14 +151,20 @@ public struct ChainVerifier {
             }
         }
         if receipt.body["schema"]?.stringValue != Receipt.schema {
-            fail(record.position, receipt, "unknown schema \(receipt.body["schema"].map(CanonicalJSON.string) ?? "none")")
+            fail(
+                record.position, receipt, "unknown schema \(receipt.body["schema"].map(CanonicalJSON.string) ?? "none")"
+            )
         }
         if contiguous {
             if seq != expectedSeq {
-                let what = seq < expectedSeq ? "out of order or duplicated" : "missing receipts \(expectedSeq)…\(seq - 1) (deleted?)"
+                let what =
+                    seq < expectedSeq
+                    ? "out of order or duplicated" : "missing receipts \(expectedSeq)…\(seq - 1) (deleted?)"
                 fail(record.position, receipt, "seq \(seq) where \(expectedSeq) was expected: \(what)")
             } else if receipt.prev != previousHash {
-                fail(record.position, receipt, "prev does not match the hash of receipt \(seq - 1): a receipt was inserted, removed or replaced")
+                fail(
+                    record.position, receipt,
+                    "prev does not match the hash of receipt \(seq - 1): a receipt was inserted, removed or replaced")
             }
         } else if seq == expectedSeq && receipt.prev != previousHash && report.receipts > 1 {
             fail(record.position, receipt, "prev does not match the hash of receipt \(seq - 1)")
@@ -184,7 +198,8 @@ public struct ChainVerifier {
         }
         report.signers[signer, default: 0] += 1
         if receipt.kind == "checkpoint", let pruned = receipt.body["pruned"],
-            case .int(let from)? = pruned["from_seq"], case .int(let to)? = pruned["to_seq"], case .int(let count)? = pruned["count"]
+            case .int(let from)? = pruned["from_seq"], case .int(let to)? = pruned["to_seq"],
+            case .int(let count)? = pruned["count"]
         {
             report.pruned.append((from, to, count, seq))
             if let start = startsAfterPruning, to == start.seq - 1, pruned["last_hash"]?.stringValue == start.prev {
@@ -208,21 +223,26 @@ public struct ChainVerifier {
             let start = worker * chunk
             let end = min(batch.count, start + chunk)
             guard start < end else { return }
-            for index in start..<end where !batch[index].key.verify(signatureHex: batch[index].signature, message: batch[index].hash) {
+            for index in start..<end
+            where !batch[index].key.verify(signatureHex: batch[index].signature, message: batch[index].hash) {
                 bad.add(index)
             }
         }
         for index in bad.indices.sorted() {
             let item = batch[index]
             guard report.failures.count < Self.maximumFailures else { break }
-            report.failures.append(.init(position: item.position, seq: item.seq, receiptID: item.id, reason: "bad signature"))
+            report.failures.append(
+                .init(position: item.position, seq: item.seq, receiptID: item.id, reason: "bad signature"))
         }
     }
 
     public mutating func finish() -> VerificationReport {
         flushSignatures()
         if let start = startsAfterPruning {
-            fail(1, nil, "the ledger starts at seq \(start.seq) but no signed checkpoint accounts for receipts 1…\(start.seq - 1) (truncated from the front?)")
+            fail(
+                1, nil,
+                "the ledger starts at seq \(start.seq) but no signed checkpoint accounts for receipts 1…\(start.seq - 1) (truncated from the front?)"
+            )
         }
         return report
     }

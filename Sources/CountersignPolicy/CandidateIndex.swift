@@ -28,7 +28,8 @@ struct CandidateIndex: Sendable {
                 for matcher in matchers {
                     switch matcher {
                     case .equals(field, let value): values = values.map { $0.intersection([value]) } ?? [value]
-                    case .toolIn(let names) where field == .tool: values = values.map { $0.intersection(names) } ?? Set(names)
+                    case .toolIn(let names) where field == .tool:
+                        values = values.map { $0.intersection(names) } ?? Set(names)
                     default: break
                     }
                 }
@@ -37,7 +38,9 @@ struct CandidateIndex: Sendable {
             let named = Set(accepted.compactMap { $0 }.flatMap { $0 })
             guard !named.isEmpty else { continue }
             var otherwise = [UInt64](repeating: 0, count: words)
-            for (index, values) in accepted.enumerated() where values == nil { otherwise[index / 64] |= 1 << UInt64(index % 64) }
+            for (index, values) in accepted.enumerated() where values == nil {
+                otherwise[index / 64] |= 1 << UInt64(index % 64)
+            }
             var byValue: [String: [UInt64]] = [:]
             for value in named {
                 var mask = otherwise

@@ -75,7 +75,8 @@ public struct Glob: Sendable, Hashable {
                         k += 1
                     }
                 }
-                ops.append(Op(kind: negated ? .negatedSet : .set, start: Int32(first), count: Int32(ranges.count - first)))
+                ops.append(
+                    Op(kind: negated ? .negatedSet : .set, start: Int32(first), count: Int32(ranges.count - first)))
             default:
                 bytes.append(contentsOf: String(c).utf8)
             }

@@ -105,7 +105,9 @@ public struct Pattern: @unchecked Sendable {
     /// a branch with no literal). Handles top-level alternation (`a|b`) and required groups.
     static func requiredLiterals(_ source: String) -> [String]? {
         if source.contains("(?") && !source.contains("(?:") { return nil }
-        if source.contains("(?i") || source.contains("(?x") || source.contains("(?s") || source.contains("(?m") { return nil }
+        if source.contains("(?i") || source.contains("(?x") || source.contains("(?s") || source.contains("(?m") {
+            return nil
+        }
         return literals(Array(source.unicodeScalars)[...])
     }
 

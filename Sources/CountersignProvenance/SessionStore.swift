@@ -38,7 +38,8 @@ public final class SessionStore: @unchecked Sendable {
     /// The session as stored (empty when new). Label names the registry does not know are ignored.
     public func load(id: String, registry: LabelRegistry, limits: ProvenanceLimits = .default) throws -> SessionState {
         try queue.read { db in
-            let labels = registry.set(try String.fetchAll(db, sql: "SELECT label FROM session_labels WHERE session_id = ?", arguments: [id]))
+            let labels = registry.set(
+                try String.fetchAll(db, sql: "SELECT label FROM session_labels WHERE session_id = ?", arguments: [id]))
             var order: [String] = []
             var byText: [String: ValueIndex.Entry] = [:]
             let rows = try Row.fetchCursor(
@@ -46,11 +47,17 @@ public final class SessionStore: @unchecked Sendable {
             while let row = try rows.next() {
                 let text: String = row["text"]
                 let label: String = row["label"]
-                var entry = byText[text] ?? {
-                    order.append(text)
-                    return ValueIndex.Entry(text: text, labels: LabelSet(), trusted: false)
-                }()
-                if label == Self.trustedMark { entry.trusted = true } else if let bit = registry.set(label) { entry.labels.formUnion(bit) }
+                var entry =
+                    byText[text]
+                    ?? {
+                        order.append(text)
+                        return ValueIndex.Entry(text: text, labels: LabelSet(), trusted: false)
+                    }()
+                if label == Self.trustedMark {
+                    entry.trusted = true
+                } else if let bit = registry.set(label) {
+                    entry.labels.formUnion(bit)
+                }
                 byText[text] = entry
             }
             let trustedTexts = try String.fetchAll(
@@ -69,7 +76,9 @@ public final class SessionStore: @unchecked Sendable {
         var valueRows: [(String, String)] = []
         for entry in updated.values.entries {
             let old = before[entry.text]
-            for label in registry.names(entry.labels.subtracting(old?.labels ?? LabelSet())) { valueRows.append((entry.text, label)) }
+            for label in registry.names(entry.labels.subtracting(old?.labels ?? LabelSet())) {
+                valueRows.append((entry.text, label))
+            }
             if entry.trusted && old?.trusted != true { valueRows.append((entry.text, Self.trustedMark)) }
         }
         let newTrusted = updated.values.trustedTexts.dropFirst(original.values.trustedTexts.count)

@@ -248,14 +248,17 @@ struct CandidateIndexTests {
             if i % 5 == 0 { when.append("tool_in: [\(tools[(i + 1) % 4]), \(tools[i % 4])]") }
             if i % 7 == 0 { when.append("surface: s\(i % 2)") }
             if i % 11 == 0 { when.append("command_matches: [x\(i % 4)]") }
-            yaml += "  - {id: r\(i), when: {\(when.joined(separator: ", "))}, decision: \(["allow", "ask", "deny"][i % 3])}\n"
+            yaml +=
+                "  - {id: r\(i), when: {\(when.joined(separator: ", "))}, decision: \(["allow", "ask", "deny"][i % 3])}\n"
         }
         let policy = try Policy.parse(yaml)
         for tool in tools + ["Other"] {
             for intent in intents + ["send"] {
                 for surface in ["s0", "s1", "s9"] {
                     for command in ["x0", "x3", "none"] {
-                        let action = ActionEnvelope(actor: "a", surface: surface, tool: tool, intent: intent, args: ["command": .string(command)])
+                        let action = ActionEnvelope(
+                            actor: "a", surface: surface, tool: tool, intent: intent,
+                            args: ["command": .string(command)])
                         let outcome = policy.evaluate(action)
                         let linear = policy.explain(action).rules.first { $0.matched }?.ruleID
                         #expect(outcome.ruleID == linear, "\(tool) \(intent) \(surface) \(command)")

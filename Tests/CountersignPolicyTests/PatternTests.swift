@@ -29,7 +29,8 @@ struct PatternTests {
             #"^\s*(ls|pwd|cat|git (status|diff))(\s[^;&|`$<>]*)?$"#, #"colou?r"#, #"ab{2,3}cd"#, #"(?:foo|bar)baz"#,
         ]
         let inputs = [
-            "rm -rf /", "farm -rfx", "git reset --hard", "mkfs.ext4 /dev/sda", "dd if=/dev/zero", "ls -la", "git status",
+            "rm -rf /", "farm -rfx", "git reset --hard", "mkfs.ext4 /dev/sda", "dd if=/dev/zero", "ls -la",
+            "git status",
             "color", "colour", "abbcd", "abbbbcd", "foobaz", "barbaz", "bazfoo", "", "cat x; rm y",
         ]
         for source in patterns {

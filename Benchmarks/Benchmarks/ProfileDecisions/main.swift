@@ -11,9 +11,13 @@ for i in 0..<200 {
     case 1: yaml += "  - {id: r\(i), when: {tool_glob: [\"svc\(i).*\"], tags_any: [risk\(i)]}, decision: ask}\n"
     case 2: yaml += "  - {id: r\(i), when: {surface: shell, command_matches: [\"cmd\(i) \"]}, decision: deny}\n"
     case 3: yaml += "  - {id: r\(i), when: {target_glob: [\"/data/\(i)/*\"], intent: write}, decision: ask}\n"
-    case 4: yaml += "  - {id: r\(i), when: {tool_in: [a\(i), b\(i)], arg_regex: {command: \"^run\(i)\\\\s+--force\"}}, decision: deny}\n"
+    case 4:
+        yaml +=
+            "  - {id: r\(i), when: {tool_in: [a\(i), b\(i)], arg_regex: {command: \"^run\(i)\\\\s+--force\"}}, decision: deny}\n"
     case 5: yaml += "  - {id: r\(i), when: {metadata_equals: {team: t\(i)}, intent: send}, decision: ask}\n"
-    case 6: yaml += "  - {id: r\(i), when: {actor: agent\(i), arg_prefix: {url: [\"https://h\(i).example/\"]}}, decision: allow}\n"
+    case 6:
+        yaml +=
+            "  - {id: r\(i), when: {actor: agent\(i), arg_prefix: {url: [\"https://h\(i).example/\"]}}, decision: allow}\n"
     default: yaml += "  - {id: r\(i), when: {target_prefix: /srv/\(i)/, tags_none: [prod]}, decision: allow}\n"
     }
 }

@@ -1,0 +1,94 @@
+import ArgumentParser
+import CountersignCore
+import CountersignLedger
+import Foundation
+
+/// Where Countersign keeps its state: `$COUNTERSIGN_HOME`, else `.countersign` in the working directory.
+enum StateDirectory {
+    static var path: String {
+        let env = ProcessInfo.processInfo.environment["COUNTERSIGN_HOME"]
+        return (env?.isEmpty == false ? env! : ".countersign")
+    }
+    static var defaultLedger: String { path + "/ledger.sqlite" }
+}
+
+struct LedgerOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The ledger: a .sqlite/.db or .jsonl path (default .countersign/ledger.sqlite).", valueName: "path"))
+    var ledger: String?
+
+    @Option(
+        name: .long,
+        help: "normal: a receipt survives the process being killed; full: also power loss (fsync per commit).")
+    var sync: SyncMode = .normal
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The signing key file (default: COUNTERSIGN_SIGNING_KEY[_FILE], else .countersign/signing-key).",
+            valueName: "path"))
+    var key: String?
+
+    @Flag(name: .long, help: "Store secrets as they are (redaction is on by default).")
+    var noRedaction = false
+
+    var ledgerPath: String { ledger ?? StateDirectory.defaultLedger }
+
+    func openStore() throws -> any ReceiptStore {
+        try ReceiptStores.open(path: ledgerPath, sync: sync)
+    }
+
+    func sealer() throws -> Sealer {
+        let resolved = try KeyResolver.resolve(explicitPath: key, stateDirectory: StateDirectory.path)
+        if let notice = resolved.notice { Terminal.error(notice) }
+        return Sealer(key: resolved.key, redactor: Redactor(enabled: !noRedaction))
+    }
+}
+
+extension SyncMode: ExpressibleByArgument {}
+
+/// Opens an existing ledger for reading; never creates one by accident.
+func openExisting(_ path: String) throws -> any ReceiptStore {
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw CLIError("no ledger at \(path) (run 'countersign demo' to create one, or pass the path)")
+    }
+    return try ReceiptStores.open(path: path)
+}
+
+/// Runs a command body, turning known errors into one line on stderr and exit code 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch {
+        Terminal.error("error: \(error)")
+        throw ExitCode(1)
+    }
+}
+
+func reportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        Terminal.error("error: \(error)")
+        throw ExitCode(1)
+    }
+}
+
+/// Parses `30d`, `12h`, `90m` or an RFC 3339 time into an RFC 3339 cutoff.
+func timeBound(_ text: String) throws -> String {
+    if Timestamp.isValid(text) { return text }
+    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
+    guard let unit = text.last.flatMap({ units[$0] }), let value = Double(text.dropLast()), value >= 0 else {
+        throw CLIError("'\(text)' is neither a time (2026-01-31T00:00:00Z) nor an age (30d, 12h, 90m)")
+    }
+    let seconds = Date().timeIntervalSince1970 - value * unit
+    return Timestamp.format(seconds: Int(seconds), microseconds: 0)
+}

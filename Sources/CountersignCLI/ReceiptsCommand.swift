@@ -1,0 +1,192 @@
+import ArgumentParser
+import CountersignCore
+import CountersignLedger
+import CountersignReports
+import Foundation
+
+enum ReceiptsFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json, jsonl, timeline, markdown, html, bundle
+}
+
+struct ReceiptFilters: ParsableArguments {
+    @Option(name: .long, help: "Only this trace id.") var trace: String?
+    @Option(name: .long, help: "Only this session id.") var session: String?
+    @Option(name: .long, help: "Only this action hash (sha256:…).") var actionHash: String?
+    @Option(name: .long, help: "Only this status (authorized, blocked, executed, error, unmediated, …).") var status:
+        String?
+    @Option(name: .long, help: "Only this final decision (allow, deny, ask->approved, ask->rejected, ask->expired).")
+    var decision: String?
+    @Option(name: .long, help: "Only decisions of this rule id.") var rule: String?
+    @Option(name: .long, help: "Only this kind (decision, approval, outcome, checkpoint).") var kind: String?
+    @Option(name: .long, help: "From this time (RFC 3339) or age (30d, 12h).") var since: String?
+    @Option(name: .long, help: "Before this time (RFC 3339) or age.") var until: String?
+    @Option(name: .long, help: "At most this many receipts.") var limit: Int?
+    @Option(name: .long, help: "asc (chain order) or desc.") var order: Order = .asc
+
+    enum Order: String, ExpressibleByArgument { case asc, desc }
+
+    func query() throws -> ReceiptQuery {
+        var q = ReceiptQuery()
+        q.traceID = trace
+        q.sessionID = session
+        q.actionHash = actionHash
+        q.status = status
+        q.decision = decision
+        q.ruleID = rule
+        q.kind = kind
+        q.since = try since.map(timeBound)
+        q.until = try until.map(timeBound)
+        q.limit = limit
+        q.descending = order == .desc
+        return q
+    }
+
+    var json: JSONValue {
+        func o(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
+        return .object([
+            "trace": o(trace), "session": o(session), "action_hash": o(actionHash), "status": o(status),
+            "decision": o(decision), "rule": o(rule), "kind": o(kind), "since": o(since), "until": o(until),
+            "limit": limit.map { .int(Int64($0)) } ?? .null, "order": .string(order.rawValue),
+        ])
+    }
+}
+
+struct ReceiptsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receipts",
+        abstract: "Query receipts and export reports or audit bundles.",
+        discussion: """
+            Examples:
+              countersign receipts                                   # the default ledger, as a table
+              countersign receipts --status blocked --format timeline
+              countersign receipts --status unmediated               # tool calls that ran without a decision
+              countersign receipts --trace T --format bundle --output audit-T
+              countersign receipts --format html --output ledger.html  # one self-contained file
+            """
+    )
+
+    @Argument(help: "The ledger (default .countersign/ledger.sqlite).") var ledger: String?
+    @OptionGroup var filters: ReceiptFilters
+    @Option(name: .long, help: "table, json, jsonl, timeline, markdown, html or bundle.") var format: ReceiptsFormat =
+        .table
+    @Option(name: .long, help: ArgumentHelp("Write to this file (a directory for bundles).", valueName: "path"))
+    var output: String?
+    @Option(name: .long, help: ArgumentHelp("The key that signs bundle manifests.", valueName: "path")) var key: String?
+
+    func validate() throws {
+        if format == .bundle && output == nil { throw ValidationError("--format bundle needs --output DIRECTORY") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let path = ledger ?? StateDirectory.defaultLedger
+            let store = try openExisting(path)
+            let receipts = try store.query(try filters.query())
+            switch format {
+            case .table: try Terminal.write(Render.table(receipts), to: output)
+            case .timeline: try Terminal.write(Render.timeline(receipts), to: output)
+            case .markdown: try Terminal.write(Render.markdown(receipts), to: output)
+            case .json: try Terminal.write(Terminal.prettyJSON(.array(receipts.map { .object($0.body) })), to: output)
+            case .jsonl: try Terminal.write(receipts.map { $0.canonicalText + "\n" }.joined(), to: output)
+            case .html:
+                try Terminal.write(
+                    HTMLViewer.render(title: "Countersign receipts", receipts: receipts, subtitle: path), to: output)
+            case .bundle:
+                let resolved = try KeyResolver.resolve(explicitPath: key, stateDirectory: StateDirectory.path)
+                try AuditBundle.export(
+                    receipts, to: output!, source: path, query: filters.json,
+                    reports: ["report.md": Render.markdown(receipts), "timeline.txt": Render.timeline(receipts)],
+                    key: resolved.key)
+                Terminal.error(
+                    "wrote bundle \(output!) (\(receipts.count) receipts); check it with: countersign verify \(output!)"
+                )
+            }
+        }
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Verify a ledger or an audit bundle offline.",
+        discussion: """
+            Checks every receipt's hash, its link to the previous one, its Ed25519 signature and signer, and \
+            for bundles the signed manifest and file hashes. Names the first bad receipt and why: an edited \
+            field, a deleted, inserted or reordered receipt, a truncated file, a bad signature, an untrusted \
+            signer. Without --trusted-key/--trusted-keys, the local key (.countersign/signing-key) is trusted \
+            when present; otherwise signatures are checked but the signer is reported as unpinned.
+
+            Exit codes: 0 valid, 1 invalid (or unreadable).
+            """
+    )
+
+    @Argument(help: "A ledger (.sqlite/.db/.jsonl) or a bundle directory (default .countersign/ledger.sqlite).")
+    var source: String?
+    @Option(name: .long, help: "A trusted signer's public key (hex); repeatable.") var trustedKey: [String] = []
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A trusted-signers file: {\"trusted_keys\": [{\"public_key\": …, \"label\": …}]}.", valueName: "file"))
+    var trustedKeys: String?
+    @Option(name: .long, help: "text or json") var format: OutputFormat = .text
+
+    func trust() throws -> TrustedSigners {
+        var trust = TrustedSigners()
+        if let trustedKeys { trust = try TrustedSigners.load(path: trustedKeys) }
+        for hex in trustedKey {
+            let key = try PublicKey(hex: hex)
+            trust.keys[key.keyID] = key
+            trust.source = trust.source == "none" ? "--trusted-key" : trust.source + " + --trusted-key"
+        }
+        if trust.isEmpty, let local = try? KeyFile.read(StateDirectory.path + "/signing-key") {
+            trust = TrustedSigners(keys: [local.publicKey], source: "the local key \(StateDirectory.path)/signing-key")
+        }
+        return trust
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let path = source ?? StateDirectory.defaultLedger
+            let trust = try trust()
+            let report: VerificationReport
+            if AuditBundle.isBundle(path) {
+                report = AuditBundle.verify(path, trust: trust)
+            } else {
+                report = try openExisting(path).verify(trust: trust)
+            }
+            switch format {
+            case .json: try Terminal.write(Terminal.prettyJSON(report.json))
+            case .text: try Terminal.write(Self.text(report))
+            }
+            if !report.valid { throw ExitCode(1) }
+        }
+    }
+
+    static func text(_ report: VerificationReport) -> String {
+        var lines = ["\(report.kind) \(report.source): \(report.valid ? "VALID" : "INVALID")"]
+        lines.append(
+            "receipts: \(report.receipts)" + (report.firstSeq.map { " (seq \($0)…\(report.lastSeq ?? $0))" } ?? ""))
+        lines.append("head: \(report.headHash)")
+        lines.append(
+            "signers: "
+                + (report.signers.isEmpty
+                    ? "none"
+                    : report.signers.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(
+                        separator: ", ")) + "; trust: \(report.trust)")
+        for p in report.pruned {
+            lines.append(
+                "pruned: seq \(p.from)…\(p.to) (\(p.count) receipts), recorded by checkpoint #\(p.checkpointSeq)")
+        }
+        for (name, ok) in report.bundleFiles { lines.append("file \(name): \(ok ? "ok" : "CHANGED")") }
+        if let first = report.firstFailure {
+            let which =
+                first.seq.map { "receipt #\($0)" } ?? (first.position > 0 ? "record \(first.position)" : "bundle")
+            lines.append("first problem: \(which)\(first.receiptID.map { " (\($0))" } ?? ""): \(first.reason)")
+            for other in report.failures.sorted(by: { $0.position < $1.position }).dropFirst().prefix(9) {
+                lines.append("  also: \(other.seq.map { "#\($0)" } ?? "-"): \(other.reason)")
+            }
+        }
+        for warning in report.warnings { lines.append("warning: \(warning)") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,3 +1,0 @@
-import CountersignCLI
-
-CountersignCommand.main()
