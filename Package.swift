@@ -76,10 +76,16 @@ let package = Package(
         ),
         .testTarget(name: "CountersignProvenanceTests", dependencies: ["CountersignProvenance"]),
         // Drives the real `countersign` binary as a subprocess, so it depends on the executable.
-        .testTarget(name: "CountersignLedgerTests", dependencies: ["CountersignLedger"]),
+        .testTarget(
+            name: "CountersignLedgerTests",
+            dependencies: ["CountersignLedger", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(
             name: "CountersignGateTests",
-            dependencies: ["CountersignGate", "CountersignLedger", "CountersignPolicy", "CountersignProvenance"]
+            dependencies: [
+                "CountersignGate", "CountersignLedger", "CountersignPolicy", "CountersignProvenance",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .testTarget(name: "CountersignCLITests", dependencies: ["CountersignCLI", "countersign"]),
     ],

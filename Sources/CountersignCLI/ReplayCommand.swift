@@ -91,11 +91,11 @@ struct ReplayCommand: ParsableCommand {
     }
 }
 
-struct LedgerCommand: ParsableCommand {
+struct LedgerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger",
-        abstract: "Maintain a ledger: retention.",
-        subcommands: [Prune.self]
+        abstract: "Maintain a ledger: retention, and a throughput benchmark.",
+        subcommands: [Prune.self, LedgerBenchCommand.self]
     )
 
     struct Prune: ParsableCommand {

@@ -13,7 +13,7 @@ public enum TerminalSafe {
             } else if v < 0x20 || v == 0x7F || (0x80...0x9F).contains(v) {
                 out += "\\x" + hex(v, 2)
             } else if isInvisible(v) {
-                out += "<U+" + hex(v, 4) + ">"
+                out += "<U+" + hex(v, 4).uppercased() + ">"
             } else {
                 out.unicodeScalars.append(scalar)
             }

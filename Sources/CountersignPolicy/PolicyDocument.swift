@@ -76,7 +76,7 @@ public enum ApprovalChannel: String, Sendable, Hashable, CaseIterable, Codable {
 }
 
 /// Durations as policies write them: `90s`, `10m`, `1h30m`, `2d`, or a number of seconds.
-public enum Duration {
+public enum DurationText {
     public static func seconds(_ text: String) -> Double? {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
         if let plain = Double(text), plain.isFinite, plain > 0 { return plain }

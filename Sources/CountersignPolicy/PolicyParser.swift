@@ -230,7 +230,7 @@ struct PolicyParser {
             switch t.value {
             case .int(let n) where n > 0: seconds = Double(n)
             case .double(let d) where d > 0 && d.isFinite: seconds = d
-            case .string(let s): seconds = Duration.seconds(s)
+            case .string(let s): seconds = DurationText.seconds(s)
             default: break
             }
             if seconds == nil {
