@@ -42,7 +42,7 @@ struct LedgerBenchCommand: AsyncParsableCommand {
                 ActionEnvelope(
                     actor: "bench", surface: "shell", tool: "Bash", intent: "execute", target: "echo \(i)",
                     args: ["command": .string("echo \(i)")], risk: ["shell"], sessionID: "bench-\(process)",
-                    traceID: "bench-\(process):\(i % 500)", metadata: ["hook_event_name": "PreToolUse", "cwd": "/repo"])
+                    traceID: "bench-\(process):\(i / 4)", metadata: ["hook_event_name": "PreToolUse", "cwd": "/repo"])
             }
             let clock = ContinuousClock()
             var failures = 0
@@ -67,6 +67,14 @@ struct LedgerBenchCommand: AsyncParsableCommand {
             }
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let rate = Double(count) / seconds
+            // One trace (4 receipts) out of everything in the ledger, in process.
+            var query = ReceiptQuery()
+            query.traceID = "bench-\(process):\(count / 8)"
+            let store = writer.store
+            _ = try store.query(query)  // warm the page cache
+            var found = 0
+            let lookup = try clock.measure { found = try store.query(query).count }
+            let lookupMs = Double(lookup.components.attoseconds) / 1e15 + Double(lookup.components.seconds) * 1000
             switch format {
             case .text:
                 try Terminal.write(

@@ -43,7 +43,17 @@ public enum CanonicalJSON {
 
     /// Keys in JCS order: lexicographic by UTF-16 code units.
     public static func sortedKeys(_ members: [String: JSONValue]) -> [String] {
-        members.keys.sorted { a, b in a.utf16.lexicographicallyPrecedes(b.utf16) }
+        members.keys.sorted(by: utf16Precedes)
+    }
+
+    /// UTF-16 order. UTF-8 byte order is code point order, which differs from UTF-16 order only between
+    /// supplementary characters and U+E000–U+FFFF (UTF-8 lead bytes 0xEE and above), so most keys
+    /// compare as bytes.
+    public static func utf16Precedes(_ a: String, _ b: String) -> Bool {
+        if !a.utf8.contains(where: { $0 >= 0xEE }) && !b.utf8.contains(where: { $0 >= 0xEE }) {
+            return a.utf8.lexicographicallyPrecedes(b.utf8)
+        }
+        return a.utf16.lexicographicallyPrecedes(b.utf16)
     }
 
     static func formatInteger(_ i: Int64) -> String {

@@ -21,12 +21,18 @@ public final class LedgerWriter: @unchecked Sendable {
 
     public func append(_ drafts: [ReceiptDraft]) async throws -> [Receipt] {
         guard !drafts.isEmpty else { return [] }
+        // Fast path: nobody else is writing, so commit on this thread (no hop to the writer queue).
+        if claimIdleWriter() {
+            defer { finishInlineAppend() }
+            return try store.append(drafts, sealer: sealer)
+        }
         return try await withCheckedThrowingContinuation { continuation in
-            lock.lock()
-            pending.append((drafts, continuation))
-            let start = !draining
-            draining = true
-            lock.unlock()
+            let start = lock.withLock {
+                pending.append((drafts, continuation))
+                let start = !draining
+                draining = true
+                return start
+            }
             if start { queue.async { self.drain() } }
         }
     }
@@ -34,6 +40,23 @@ public final class LedgerWriter: @unchecked Sendable {
     /// Appends without group commit (one caller, in order).
     public func appendNow(_ drafts: [ReceiptDraft]) throws -> [Receipt] {
         try queue.sync { try store.append(drafts, sealer: sealer) }
+    }
+
+    private func claimIdleWriter() -> Bool {
+        lock.withLock {
+            guard !draining && pending.isEmpty else { return false }
+            draining = true
+            return true
+        }
+    }
+
+    /// After an inline commit, hand whatever queued up meanwhile to the writer queue as one group.
+    private func finishInlineAppend() {
+        lock.lock()
+        let more = !pending.isEmpty
+        if !more { draining = false }
+        lock.unlock()
+        if more { queue.async { self.drain() } }
     }
 
     private func drain() {

@@ -12,8 +12,21 @@ public struct Receipt: Sendable, Hashable {
 
     /// The stored object, exactly as hashed and signed.
     public let body: [String: JSONValue]
+    /// The canonical text, when already known (sealing produces it; stores write it as is).
+    private let text: String?
 
-    public init(body: [String: JSONValue]) { self.body = body }
+    public init(body: [String: JSONValue]) {
+        self.body = body
+        self.text = nil
+    }
+
+    init(body: [String: JSONValue], canonicalText: String) {
+        self.body = body
+        self.text = canonicalText
+    }
+
+    public static func == (a: Receipt, b: Receipt) -> Bool { a.body == b.body }
+    public func hash(into hasher: inout Hasher) { hasher.combine(body) }
 
     public var seq: Int64 {
         if case .int(let n)? = body["seq"] { return n }
@@ -36,7 +49,7 @@ public struct Receipt: Sendable, Hashable {
     public var error: String? { body["error"]?.stringValue }
 
     /// The canonical text stored on disk (one JSONL line, one SQLite `body` value).
-    public var canonicalText: String { CanonicalJSON.string(.object(body)) }
+    public var canonicalText: String { text ?? CanonicalJSON.string(.object(body)) }
 
     /// The hash this receipt's fields produce (compare with `hash` to detect edits).
     public var computedHash: String {

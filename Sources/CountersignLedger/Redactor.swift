@@ -10,26 +10,33 @@ public struct Redactor: @unchecked Sendable {
     // NSRegularExpression is immutable and thread-safe once built.
     public static let marker = "[REDACTED]"
     public let enabled: Bool
-    private let rules: [(NSRegularExpression, String)]
+    private let rules: [(NSRegularExpression, String, [String])]
 
     public init(enabled: Bool = true) {
         self.enabled = enabled
         let secretWords =
             "(?:api[_-]?key|apikey|access[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|refresh[_-]?token|id[_-]?token|auth[_-]?token|session[_-]?token|token|secret|password|passwd|pwd|private[_-]?key)"
-        let patterns: [(String, String)] = [
+        // Each rule runs only when one of its trigger words (lower-case) occurs: most strings skip ICU entirely.
+        let patterns: [(String, String, [String])] = [
             (
                 "-----BEGIN [A-Z ]*PRIVATE KEY-----[\\s\\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
-                "[REDACTED_PRIVATE_KEY]"
+                "[REDACTED_PRIVATE_KEY]", ["-----begin"]
             ),
-            ("(?i)\\b(bearer|basic)\\s+[A-Za-z0-9._~+/=-]{8,}", "$1 [REDACTED]"),
-            ("(?i)([A-Za-z0-9_-]*" + secretWords + ")(\\s*[:=]\\s*)(\"?)[^\\s,;&\"'}]+", "$1$2$3[REDACTED]"),
-            ("\\bsk-[A-Za-z0-9_-]{10,}", "[REDACTED_TOKEN]"),
-            ("\\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}|\\bgithub_pat_[A-Za-z0-9_]{20,}", "[REDACTED_TOKEN]"),
-            ("\\bxox[abposr]-[A-Za-z0-9-]{10,}", "[REDACTED_TOKEN]"),
-            ("\\b(?:AKIA|ASIA)[0-9A-Z]{16}\\b", "[REDACTED_TOKEN]"),
-            ("\\beyJ[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}", "[REDACTED_TOKEN]"),
+            ("(?i)\\b(bearer|basic)\\s+[A-Za-z0-9._~+/=-]{8,}", "$1 [REDACTED]", ["bearer", "basic"]),
+            (
+                "(?i)([A-Za-z0-9_-]*" + secretWords + ")(\\s*[:=]\\s*)(\"?)[^\\s,;&\"'}]+", "$1$2$3[REDACTED]",
+                ["key", "token", "secret", "passw", "pwd"]
+            ),
+            ("\\bsk-[A-Za-z0-9_-]{10,}", "[REDACTED_TOKEN]", ["sk-"]),
+            (
+                "\\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}|\\bgithub_pat_[A-Za-z0-9_]{20,}", "[REDACTED_TOKEN]",
+                ["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]
+            ),
+            ("\\bxox[abposr]-[A-Za-z0-9-]{10,}", "[REDACTED_TOKEN]", ["xox"]),
+            ("\\b(?:AKIA|ASIA)[0-9A-Z]{16}\\b", "[REDACTED_TOKEN]", ["akia", "asia"]),
+            ("\\beyJ[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}", "[REDACTED_TOKEN]", ["eyj"]),
         ]
-        rules = patterns.map { (try! NSRegularExpression(pattern: $0.0), $0.1) }
+        rules = patterns.map { (try! NSRegularExpression(pattern: $0.0), $0.1, $0.2) }
     }
 
     /// Field names whose whole value is a secret.
@@ -47,9 +54,10 @@ public struct Redactor: @unchecked Sendable {
     }
 
     public func redact(_ text: String) -> String {
-        guard enabled, Self.mightHoldSecret(text) else { return text }
+        guard enabled, text.utf8.count >= 3 else { return text }
+        let lower = String(decoding: text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
         var result = text
-        for (regex, template) in rules {
+        for (regex, template, triggers) in rules where triggers.contains(where: { ByteSearch.contains(lower, $0) }) {
             let range = NSRange(location: 0, length: result.utf16.count)
             result = regex.stringByReplacingMatches(in: result, options: [], range: range, withTemplate: template)
         }
@@ -73,28 +81,5 @@ public struct Redactor: @unchecked Sendable {
             return .object(out)
         default: return value
         }
-    }
-
-    /// A fast byte scan that lets most strings skip the regexes.
-    static func mightHoldSecret(_ text: String) -> Bool {
-        var sawDelimiter = false
-        var previous: UInt8 = 0
-        for byte in text.utf8 {
-            switch byte {
-            case 0x3D, 0x3A: sawDelimiter = true  // '=' ':'
-            case 0x2D where previous == 0x6B || previous == 0x4B: return true  // "k-" (sk-)
-            case 0x5F
-            where previous == 0x70 || previous == 0x6F || previous == 0x75 || previous == 0x73 || previous == 0x72:
-                return true  // gh?_
-            case 0x2D where previous == 0x2D: return true  // "--" (PEM)
-            case 0x78: if previous == 0x6F { return true }  // "ox" (xox)
-            case 0x49: if previous == 0x4B { return true }  // "KI" (AKIA)
-            case 0x4A: if previous == 0x79 { return true }  // "yJ" (JWT)
-            case 0x20 where previous == 0x72 || previous == 0x63: return true  // "bearer " / "basic "
-            default: break
-            }
-            previous = byte
-        }
-        return sawDelimiter
     }
 }

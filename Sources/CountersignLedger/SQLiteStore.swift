@@ -41,7 +41,7 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
                 sql: """
                     CREATE TABLE receipts (
                         seq INTEGER PRIMARY KEY,
-                        id TEXT NOT NULL UNIQUE,
+                        id TEXT NOT NULL,
                         time TEXT NOT NULL,
                         kind TEXT NOT NULL,
                         session_id TEXT,
@@ -50,7 +50,7 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
                         status TEXT NOT NULL,
                         decision TEXT,
                         rule_id TEXT,
-                        hash TEXT NOT NULL UNIQUE,
+                        hash TEXT NOT NULL,
                         prev TEXT NOT NULL,
                         body TEXT NOT NULL
                     );

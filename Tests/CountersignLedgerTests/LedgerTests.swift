@@ -392,3 +392,13 @@ struct KeyTests {
         #expect(throws: KeyError.self) { try PublicKey(hex: String(repeating: "z", count: 64)) }
     }
 }
+
+@Suite("Sealing")
+struct SealingTests {
+    @Test func theStoredTextIsTheCanonicalEncodingOfTheBody() throws {
+        let receipt = sealer.seal(draft(1), seq: 1, prev: Receipt.genesis)
+        #expect(receipt.canonicalText == CanonicalJSON.string(.object(receipt.body)))
+        #expect(receipt.computedHash == receipt.hash)
+        #expect(try Receipt.parse(receipt.canonicalText) == receipt)
+    }
+}
