@@ -24,6 +24,18 @@ let package = Package(
             path: "Benchmarks/PolicyBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        .executableTarget(
+            name: "LedgerBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "CountersignCore", package: "Countersign"),
+                .product(name: "CountersignPolicy", package: "Countersign"),
+                .product(name: "CountersignLedger", package: "Countersign"),
+                .product(name: "CountersignGate", package: "Countersign"),
+            ],
+            path: "Benchmarks/LedgerBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
         // A plain loop for profilers (valgrind --tool=callgrind, perf): no harness in the way.
         .executableTarget(
             name: "ProfileDecisions",

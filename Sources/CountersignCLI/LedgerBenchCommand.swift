@@ -80,15 +80,17 @@ struct LedgerBenchCommand: AsyncParsableCommand {
                 try Terminal.write(
                     String(
                         format:
-                            "%d decisions with committed signed receipts in %.3f s: %.0f/s (%@, %d caller%@, sync %@)\n",
+                            "%d decisions with committed signed receipts in %.3f s: %.0f/s (%@, %d caller%@, sync %@); "
+                            + "one trace (%d receipts) found in %.2f ms\n",
                         count, seconds, rate, ledger.ledgerPath, concurrency, concurrency == 1 ? "" : "s",
-                        ledger.sync.rawValue))
+                        ledger.sync.rawValue, found, lookupMs))
             case .json:
                 try Terminal.write(
                     Terminal.prettyJSON([
                         "count": .int(Int64(count)), "seconds": .double(seconds), "per_second": .double(rate),
                         "concurrency": .int(Int64(concurrency)), "sync": .string(ledger.sync.rawValue),
                         "ledger": .string(ledger.ledgerPath), "failures": .int(Int64(failures)),
+                        "trace_query_ms": .double(lookupMs), "trace_query_receipts": .int(Int64(found)),
                     ]))
             }
             if failures > 0 { throw CLIError("\(failures) decisions were not recorded") }

@@ -23,6 +23,27 @@ public enum ByteSearch {
         }
     }
 
+    /// The byte offset of the first `needle` in `haystack`.
+    public static func offset(of needle: String, in haystack: String) -> Int? {
+        var h = haystack
+        var n = needle
+        return h.withUTF8 { hb in
+            n.withUTF8 { nb -> Int? in
+                guard !nb.isEmpty, nb.count <= hb.count, let hp = hb.baseAddress, let np = nb.baseAddress else { return nil }
+                let first = Int32(np.pointee)
+                var start = 0
+                let last = hb.count - nb.count
+                while start <= last {
+                    guard let hit = memchr(hp + start, first, last - start + 1) else { return nil }
+                    let offset = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - hp
+                    if nb.count == 1 || memcmp(hp + offset + 1, np + 1, nb.count - 1) == 0 { return offset }
+                    start = offset + 1
+                }
+                return nil
+            }
+        }
+    }
+
     /// memchr for the first byte, memcmp for the rest (glibc's memmem is not visible to Swift).
     @usableFromInline
     static func find(_ h: UnsafePointer<UInt8>, _ hn: Int, _ n: UnsafePointer<UInt8>, _ nn: Int) -> Bool {

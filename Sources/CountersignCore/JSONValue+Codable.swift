@@ -45,33 +45,24 @@ public struct JSONParseError: Error, CustomStringConvertible, Sendable {
 }
 
 extension JSONValue {
-    /// Parses JSON text. Throws `JSONParseError` for malformed input; never traps.
+    /// Parses JSON text (RFC 8259, strict). Throws `JSONParseError` for malformed input; never traps.
     public static func parse(_ data: Data) throws -> JSONValue {
+        try data.withUnsafeBytes { raw in
+            try parse(raw.bindMemory(to: UInt8.self))
+        }
+    }
+
+    public static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch let error as DecodingError {
-            throw JSONParseError(message: "invalid JSON: \(Self.describe(error))")
+            return try JSONParser.parse(bytes)
         } catch {
-            throw JSONParseError(message: "invalid JSON: \(error)")
+            throw JSONParseError(message: "invalid JSON at byte \(error.offset): \(error.message)")
         }
     }
 
     public static func parse(_ text: String) throws -> JSONValue {
-        try parse(Data(text.utf8))
-    }
-
-    private static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .dataCorrupted(let context):
-            if let underlying = context.underlyingError as NSError? {
-                return underlying.userInfo[NSDebugDescriptionErrorKey] as? String ?? context.debugDescription
-            }
-            return context.debugDescription
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context):
-            return context.debugDescription
-        @unknown default:
-            return "\(error)"
-        }
+        var copy = text
+        return try copy.withUTF8 { try parse($0) }
     }
 
     /// Compact JSON text with sorted keys (the canonical form, see `CanonicalJSON`).

@@ -126,37 +126,55 @@ public final class JSONLStore: ReceiptStore, @unchecked Sendable {
     }
 
     public func scan(_ body: (StoredRecord) throws -> Void) throws {
+        try scanText { position, text, problem in
+            guard let text else {
+                try body(StoredRecord(position: position, receipt: nil, problem: problem))
+                return
+            }
+            guard let receipt = try? Receipt.parse(text) else {
+                try body(StoredRecord(position: position, receipt: nil, problem: "line \(position) is not a JSON receipt"))
+                return
+            }
+            try body(StoredRecord(position: position, receipt: receipt, problem: nil, text: text))
+        }
+    }
+
+    public func scanText(_ body: (_ position: Int, _ text: String?, _ problem: String?) throws -> Void) throws {
         guard FileManager.default.fileExists(atPath: path) else { return }
         guard let handle = FileHandle(forReadingAtPath: path) else { throw LedgerError("cannot read \(path)") }
         defer { try? handle.close() }
-        var pending = Data()
+        var carry: [UInt8] = []
         var position = 0
-        func emit(_ line: Data, complete: Bool) throws {
-            position += 1
-            if !complete {
-                try body(
-                    StoredRecord(
-                        position: position, receipt: nil, problem: "line \(position) is truncated (a torn final write)")
-                )
-                return
-            }
-            guard let receipt = try? Receipt.parse(String(decoding: line, as: UTF8.self)) else {
-                try body(
-                    StoredRecord(position: position, receipt: nil, problem: "line \(position) is not a JSON receipt"))
-                return
-            }
-            try body(StoredRecord(position: position, receipt: receipt, problem: nil))
-        }
+        // Lines are split with memchr over raw chunks: byte-wise Data slicing costs more than the checks.
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            pending.append(chunk)
-            var start = pending.startIndex
-            while let newline = pending[start...].firstIndex(of: 0x0A) {
-                try emit(pending[start..<newline], complete: true)
-                start = newline + 1
+            try chunk.withUnsafeBytes { raw in
+                let buffer = raw.bindMemory(to: UInt8.self)
+                guard let base = buffer.baseAddress else { return }
+                var start = 0
+                while start < buffer.count {
+                    guard let hit = memchr(base + start, 0x0A, buffer.count - start) else {
+                        carry += UnsafeBufferPointer(rebasing: buffer[start...])
+                        return
+                    }
+                    let end = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
+                    let line: String
+                    if carry.isEmpty {
+                        line = String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self)
+                    } else {
+                        carry += UnsafeBufferPointer(rebasing: buffer[start..<end])
+                        line = String(decoding: carry, as: UTF8.self)
+                        carry.removeAll(keepingCapacity: true)
+                    }
+                    position += 1
+                    try body(position, line, nil)
+                    start = end + 1
+                }
             }
-            pending = Data(pending[start...])
         }
-        if !pending.isEmpty { try emit(pending, complete: false) }
+        if !carry.isEmpty {
+            position += 1
+            try body(position, nil, "line \(position) is truncated (a torn final write)")
+        }
     }
 
     public func delete(throughSeq upTo: Int64) throws {

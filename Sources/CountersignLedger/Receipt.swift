@@ -1,4 +1,5 @@
 import CountersignCore
+import Foundation
 
 /// One signed, hash-chained record of a decision, an approval, an outcome or a checkpoint.
 ///
@@ -57,6 +58,23 @@ public struct Receipt: Sendable, Hashable {
         hashed["hash"] = nil
         hashed["signature"] = nil
         return Digest.canonicalHash(.object(hashed))
+    }
+
+    /// The hash of a receipt's stored canonical text: the text with its `hash` and `signature` members
+    /// cut out. Nil when the text is not in the canonical form Countersign writes.
+    public static func hashOfStoredText(_ text: String, hash: String, signature: String) -> String? {
+        let hashMember = ",\"hash\":\"\(hash)\""
+        let signatureMember = ",\"signature\":\"\(signature)\""
+        guard let h = ByteSearch.offset(of: hashMember, in: text), let s = ByteSearch.offset(of: signatureMember, in: text),
+            h + hashMember.utf8.count <= s
+        else { return nil }
+        let bytes = Array(text.utf8)
+        var hashed = [UInt8]()
+        hashed.reserveCapacity(bytes.count)
+        hashed += bytes[..<h]
+        hashed += bytes[(h + hashMember.utf8.count)..<s]
+        hashed += bytes[(s + signatureMember.utf8.count)...]
+        return "sha256:" + Digest.sha256Hex(hashed)
     }
 
     public static func parse(_ text: String) throws -> Receipt {

@@ -51,6 +51,8 @@ public protocol ReceiptStore: Sendable {
     func query(_ query: ReceiptQuery) throws -> [Receipt]
     /// Every stored record in chain order, as written (a record that does not parse is reported, not skipped).
     func scan(_ body: (StoredRecord) throws -> Void) throws
+    /// Every stored record as raw text, in chain order (verification reads only a few members of each).
+    func scanText(_ body: (_ position: Int, _ text: String?, _ problem: String?) throws -> Void) throws
     /// Removes the receipts with `seq <= upTo`. Callers append a checkpoint first (see `Retention`).
     func delete(throughSeq upTo: Int64) throws
     func count() throws -> Int
@@ -63,6 +65,15 @@ public struct StoredRecord: Sendable {
     public let receipt: Receipt?
     /// Why the record could not be read as a receipt.
     public let problem: String?
+    /// The text as stored, when the store keeps text (lets verify hash it without re-encoding).
+    public let text: String?
+
+    public init(position: Int, receipt: Receipt?, problem: String?, text: String? = nil) {
+        self.position = position
+        self.receipt = receipt
+        self.problem = problem
+        self.text = text
+    }
 }
 
 public enum ReceiptStores {

@@ -125,30 +125,36 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
     }
 
     public func scan(_ body: (StoredRecord) throws -> Void) throws {
+        try scanText { position, text, problem in
+            let receipt = text.flatMap { try? Receipt.parse($0) }
+            try body(
+                StoredRecord(
+                    position: position, receipt: receipt,
+                    problem: problem ?? (receipt == nil ? "row \(position) does not hold a JSON receipt" : nil), text: text))
+        }
+    }
+
+    /// Rows in seq order; a row whose index columns disagree with its body is reported (the columns
+    /// answer queries, so an edit there would hide receipts from them).
+    public func scanText(_ body: (_ position: Int, _ text: String?, _ problem: String?) throws -> Void) throws {
         try queue.read { db in
-            let cursor = try Row.fetchCursor(db, sql: "SELECT seq, hash, body FROM receipts ORDER BY seq")
+            let cursor = try Row.fetchCursor(
+                db,
+                sql: "SELECT seq, hash, time, kind, status, decision, session_id, trace_id, action_hash, body FROM receipts ORDER BY seq")
             var position = 0
             while let row = try cursor.next() {
                 position += 1
                 let text: String = row["body"]
-                let columnSeq: Int64 = row["seq"]
-                let columnHash: String = row["hash"]
-                guard let receipt = try? Receipt.parse(text) else {
-                    try body(
-                        StoredRecord(
-                            position: position, receipt: nil,
-                            problem: "row seq \(columnSeq) does not hold a JSON receipt"))
-                    continue
+                let seq: Int64 = row["seq"]
+                var problem: String?
+                if let fields = ReceiptScanner.fields(of: text) {
+                    var agrees = fields.seq == seq && fields.hash == (row["hash"] as String)
+                    for column in ReceiptScanner.indexed where agrees {
+                        agrees = (fields.others[column] ?? nil) == (row[column] as String?)
+                    }
+                    if !agrees { problem = "row seq \(seq): the indexed columns disagree with the receipt body (edited?)" }
                 }
-                if receipt.seq != columnSeq || receipt.hash != columnHash {
-                    try body(
-                        StoredRecord(
-                            position: position, receipt: receipt,
-                            problem:
-                                "row seq \(columnSeq): the indexed columns disagree with the receipt body (edited?)"))
-                    continue
-                }
-                try body(StoredRecord(position: position, receipt: receipt, problem: nil))
+                try body(position, text, problem)
             }
         }
     }

@@ -402,3 +402,24 @@ struct SealingTests {
         #expect(try Receipt.parse(receipt.canonicalText) == receipt)
     }
 }
+
+@Suite("Hashing stored text")
+struct StoredTextHashTests {
+    @Test func theStoredTextHashesToTheReceiptHash() {
+        let receipt = sealer.seal(draft(3), seq: 1, prev: Receipt.genesis)
+        #expect(Receipt.hashOfStoredText(receipt.canonicalText, hash: receipt.hash, signature: receipt.signature) == receipt.hash)
+        let edited = receipt.canonicalText.replacingOccurrences(of: "\"authorized\"", with: "\"blocked\"")
+        #expect(Receipt.hashOfStoredText(edited, hash: receipt.hash, signature: receipt.signature) != receipt.hash)
+    }
+
+    @Test func reformattedButUnchangedReceiptsStillVerify() throws {
+        // Pretty-printing a JSONL line keeps its content: verify falls back to the canonical encoding.
+        let path = temporaryDirectory() + "/l.jsonl"
+        let store = try filled(path, count: 3)
+        var content = lines(path)
+        let object = try JSONSerialization.jsonObject(with: Data(content[1].utf8))
+        content[1] = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]), as: UTF8.self)
+        write(content, path)
+        #expect(try store.verify(trust: trusted).valid)
+    }
+}
