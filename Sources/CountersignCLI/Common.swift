@@ -71,7 +71,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
-func reportingErrors(_ body: () async throws -> Void) async throws {
+func reportingErrorsAsync(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let error as ExitCode {

@@ -64,7 +64,7 @@ struct DemoCommand: AsyncParsableCommand {
         """#
 
     func run() async throws {
-        try await reportingErrors {
+        try await reportingErrorsAsync {
             let loaded: Policy
             do {
                 loaded =

@@ -31,7 +31,7 @@ struct LedgerBenchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await reportingErrors {
+        try await reportingErrorsAsync {
             let loaded =
                 try policy.map { try Policy.load(path: $0) }
                 ?? Policy.parse("default_decision: allow\n", path: "<allow-all>")

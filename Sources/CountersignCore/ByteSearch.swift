@@ -29,7 +29,9 @@ public enum ByteSearch {
         var n = needle
         return h.withUTF8 { hb in
             n.withUTF8 { nb -> Int? in
-                guard !nb.isEmpty, nb.count <= hb.count, let hp = hb.baseAddress, let np = nb.baseAddress else { return nil }
+                guard !nb.isEmpty, nb.count <= hb.count, let hp = hb.baseAddress, let np = nb.baseAddress else {
+                    return nil
+                }
                 let first = Int32(np.pointee)
                 var start = 0
                 let last = hb.count - nb.count

@@ -124,7 +124,9 @@ struct JSONParser {
             if b == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
-                guard let text = String(validating: slice, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
+                guard let text = String(validating: slice, as: UTF8.self) else {
+                    throw fail("invalid UTF-8 in a string")
+                }
                 return text
             }
             if b == UInt8(ascii: "\\") { break }
@@ -136,7 +138,9 @@ struct JSONParser {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
                 index += 1
-                guard let text = String(validating: scalars, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
+                guard let text = String(validating: scalars, as: UTF8.self) else {
+                    throw fail("invalid UTF-8 in a string")
+                }
                 return text
             }
             if b < 0x20 { throw fail("control character in a string") }
@@ -161,7 +165,9 @@ struct JSONParser {
             case UInt8(ascii: "u"):
                 var code = try hex4()
                 if (0xD800...0xDBFF).contains(code) {
-                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                        bytes[index + 1] == UInt8(ascii: "u")
+                    else {
                         throw fail("unpaired surrogate in a string")
                     }
                     index += 2
@@ -217,7 +223,9 @@ struct JSONParser {
         if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
             integral = false
             index += 1
-            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+                index += 1
+            }
             let digits = index
             while index < bytes.count, (0x30...0x39).contains(bytes[index]) { index += 1 }
             guard index > digits else { throw fail("invalid number") }

@@ -132,7 +132,8 @@ public final class JSONLStore: ReceiptStore, @unchecked Sendable {
                 return
             }
             guard let receipt = try? Receipt.parse(text) else {
-                try body(StoredRecord(position: position, receipt: nil, problem: "line \(position) is not a JSON receipt"))
+                try body(
+                    StoredRecord(position: position, receipt: nil, problem: "line \(position) is not a JSON receipt"))
                 return
             }
             try body(StoredRecord(position: position, receipt: receipt, problem: nil, text: text))

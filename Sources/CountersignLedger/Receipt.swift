@@ -65,7 +65,8 @@ public struct Receipt: Sendable, Hashable {
     public static func hashOfStoredText(_ text: String, hash: String, signature: String) -> String? {
         let hashMember = ",\"hash\":\"\(hash)\""
         let signatureMember = ",\"signature\":\"\(signature)\""
-        guard let h = ByteSearch.offset(of: hashMember, in: text), let s = ByteSearch.offset(of: signatureMember, in: text),
+        guard let h = ByteSearch.offset(of: hashMember, in: text),
+            let s = ByteSearch.offset(of: signatureMember, in: text),
             h + hashMember.utf8.count <= s
         else { return nil }
         let bytes = Array(text.utf8)

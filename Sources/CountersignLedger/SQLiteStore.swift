@@ -130,7 +130,8 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
             try body(
                 StoredRecord(
                     position: position, receipt: receipt,
-                    problem: problem ?? (receipt == nil ? "row \(position) does not hold a JSON receipt" : nil), text: text))
+                    problem: problem ?? (receipt == nil ? "row \(position) does not hold a JSON receipt" : nil),
+                    text: text))
         }
     }
 
@@ -140,7 +141,9 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
         try queue.read { db in
             let cursor = try Row.fetchCursor(
                 db,
-                sql: "SELECT seq, hash, time, kind, status, decision, session_id, trace_id, action_hash, body FROM receipts ORDER BY seq")
+                sql:
+                    "SELECT seq, hash, time, kind, status, decision, session_id, trace_id, action_hash, body FROM receipts ORDER BY seq"
+            )
             var position = 0
             while let row = try cursor.next() {
                 position += 1
@@ -152,7 +155,9 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
                     for column in ReceiptScanner.indexed where agrees {
                         agrees = (fields.others[column] ?? nil) == (row[column] as String?)
                     }
-                    if !agrees { problem = "row seq \(seq): the indexed columns disagree with the receipt body (edited?)" }
+                    if !agrees {
+                        problem = "row seq \(seq): the indexed columns disagree with the receipt body (edited?)"
+                    }
                 }
                 try body(position, text, problem)
             }

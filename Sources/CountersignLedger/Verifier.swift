@@ -139,11 +139,15 @@ public struct ChainVerifier {
 
     /// Checks one stored line quickly from its text; falls back to a full parse when needed.
     public mutating func add(position: Int, text: String) {
-        guard let f = ReceiptScanner.fields(of: text), !f.hasPruned, let seq = f.seq, let hash = f.hash, let prev = f.prev,
+        guard let f = ReceiptScanner.fields(of: text), !f.hasPruned, let seq = f.seq, let hash = f.hash,
+            let prev = f.prev,
             let signature = f.signature, let signer = f.signer, let keyHex = f.signerPublicKey
         else {
             let receipt = try? Receipt.parse(text)
-            add(StoredRecord(position: position, receipt: receipt, problem: receipt == nil ? "record \(position) is not a JSON receipt" : nil, text: text))
+            add(
+                StoredRecord(
+                    position: position, receipt: receipt,
+                    problem: receipt == nil ? "record \(position) is not a JSON receipt" : nil, text: text))
             return
         }
         report.receipts += 1
@@ -159,10 +163,14 @@ public struct ChainVerifier {
         if f.schema != Receipt.schema { failLight(position, light, "unknown schema \(f.schema ?? "none")") }
         if contiguous {
             if seq != expectedSeq {
-                let what = seq < expectedSeq ? "out of order or duplicated" : "missing receipts \(expectedSeq)…\(seq - 1) (deleted?)"
+                let what =
+                    seq < expectedSeq
+                    ? "out of order or duplicated" : "missing receipts \(expectedSeq)…\(seq - 1) (deleted?)"
                 failLight(position, light, "seq \(seq) where \(expectedSeq) was expected: \(what)")
             } else if prev != previousHash {
-                failLight(position, light, "prev does not match the hash of receipt \(seq - 1): a receipt was inserted, removed or replaced")
+                failLight(
+                    position, light,
+                    "prev does not match the hash of receipt \(seq - 1): a receipt was inserted, removed or replaced")
             }
         }
         if Receipt.hashOfStoredText(text, hash: hash, signature: signature) != hash {
@@ -171,7 +179,9 @@ public struct ChainVerifier {
                 failLight(position, light, "hash mismatch: the receipt was edited after it was signed")
             }
         }
-        checkSigner(position: position, seq: seq, id: f.id ?? "", signer: signer, keyHex: keyHex, signature: signature, hash: hash)
+        checkSigner(
+            position: position, seq: seq, id: f.id ?? "", signer: signer, keyHex: keyHex, signature: signature,
+            hash: hash)
         expectedSeq = seq + 1
         previousHash = hash
         report.lastSeq = seq
@@ -189,7 +199,9 @@ public struct ChainVerifier {
         report.failures.append(.init(position: position, seq: r.seq, receiptID: r.id, reason: reason))
     }
 
-    mutating func checkSigner(position: Int, seq: Int64, id: String, signer: String, keyHex: String, signature: String, hash: String) {
+    mutating func checkSigner(
+        position: Int, seq: Int64, id: String, signer: String, keyHex: String, signature: String, hash: String
+    ) {
         var key = keyCache[keyHex]
         if key == nil, let parsed = try? PublicKey(hex: keyHex) {
             key = parsed
@@ -197,11 +209,15 @@ public struct ChainVerifier {
         }
         report.signers[signer, default: 0] += 1
         guard let key, key.keyID == signer else {
-            failLight(position, LightReceipt(seq: seq, id: id, prev: ""), "the signer's public key does not match its key id \(signer)")
+            failLight(
+                position, LightReceipt(seq: seq, id: id, prev: ""),
+                "the signer's public key does not match its key id \(signer)")
             return
         }
         if !trust.isEmpty && trust.keys[signer] == nil {
-            failLight(position, LightReceipt(seq: seq, id: id, prev: ""), "signed by \(signer), which is not a trusted signer")
+            failLight(
+                position, LightReceipt(seq: seq, id: id, prev: ""), "signed by \(signer), which is not a trusted signer"
+            )
         } else if checkSignatures {
             pending.append((position, seq, id, key, signature, hash))
             if pending.count >= Self.batchSize { flushSignatures() }
@@ -349,7 +365,9 @@ extension ReceiptStore {
                 verifier.add(position: position, text: text)
             } else {
                 let receipt = text.flatMap { try? Receipt.parse($0) }
-                verifier.add(StoredRecord(position: position, receipt: receipt, problem: problem ?? "unreadable record", text: text))
+                verifier.add(
+                    StoredRecord(
+                        position: position, receipt: receipt, problem: problem ?? "unreadable record", text: text))
             }
         }
         var report = verifier.finish()

@@ -9,7 +9,8 @@ struct JSONParserTests {
         arguments: [
             "", " ", "{", "[1,]", "{\"a\":1,}", "[01]", "-", "1.", ".5", "1e", "+1", "NaN", "Infinity", "[1 2]",
             "{\"a\" 1}", "{1:2}", "'a'", "\"\\x41\"", "\"\\ud800\"", "\"\\udc00x\"", "\"a\u{01}b\"", "tru", "nul",
-            "[1]x", "\"unterminated", "1e400", "/* c */ 1", String(repeating: "[", count: 600) + String(repeating: "]", count: 600),
+            "[1]x", "\"unterminated", "1e400", "/* c */ 1",
+            String(repeating: "[", count: 600) + String(repeating: "]", count: 600),
         ])
     func refuses(text: String) {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
@@ -20,7 +21,9 @@ struct JSONParserTests {
     }
 
     @Test func parsesEveryKind() throws {
-        let value = try JSONValue.parse(#" {"s":"a\"b\\c\/\n\u00e9\ud83d\ude00","i":-42,"z":0,"d":-1.5e-3,"big":18446744073709551615,"t":true,"f":false,"n":null,"a":[[],{}]} "#)
+        let value = try JSONValue.parse(
+            #" {"s":"a\"b\\c\/\n\u00e9\ud83d\ude00","i":-42,"z":0,"d":-1.5e-3,"big":18446744073709551615,"t":true,"f":false,"n":null,"a":[[],{}]} "#
+        )
         #expect(value["s"] == .string("a\"b\\c/\né😀"))
         #expect(value["i"] == .int(-42))
         #expect(value["z"] == .int(0))
@@ -38,8 +41,11 @@ struct JSONParserTests {
         for text in documents {
             let ours = try JSONValue.parse(text)
             let theirs = try JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed)
-            let reencoded = try JSONSerialization.data(withJSONObject: theirs, options: [.sortedKeys, .fragmentsAllowed])
-            #expect(CanonicalJSON.string(ours) == CanonicalJSON.string(try JSONDecoder().decode(JSONValue.self, from: reencoded)))
+            let reencoded = try JSONSerialization.data(
+                withJSONObject: theirs, options: [.sortedKeys, .fragmentsAllowed])
+            #expect(
+                CanonicalJSON.string(ours)
+                    == CanonicalJSON.string(try JSONDecoder().decode(JSONValue.self, from: reencoded)))
         }
     }
 

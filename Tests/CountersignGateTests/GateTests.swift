@@ -142,7 +142,8 @@ struct GateDecisionTests {
         let directory = temporaryDirectory()
         let path = directory + "/ledger.jsonl"
         let gate = try makeGate(ledger: path)
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)  // a directory where the file should be
+        // A directory where the ledger file should be: every append fails.
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let decision = await gate.decide(action("Bash", "ls"))
         #expect(!decision.allowed)
         #expect(decision.finalDecision == .deny)

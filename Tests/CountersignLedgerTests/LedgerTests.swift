@@ -407,7 +407,9 @@ struct SealingTests {
 struct StoredTextHashTests {
     @Test func theStoredTextHashesToTheReceiptHash() {
         let receipt = sealer.seal(draft(3), seq: 1, prev: Receipt.genesis)
-        #expect(Receipt.hashOfStoredText(receipt.canonicalText, hash: receipt.hash, signature: receipt.signature) == receipt.hash)
+        #expect(
+            Receipt.hashOfStoredText(receipt.canonicalText, hash: receipt.hash, signature: receipt.signature)
+                == receipt.hash)
         let edited = receipt.canonicalText.replacingOccurrences(of: "\"authorized\"", with: "\"blocked\"")
         #expect(Receipt.hashOfStoredText(edited, hash: receipt.hash, signature: receipt.signature) != receipt.hash)
     }
@@ -418,7 +420,9 @@ struct StoredTextHashTests {
         let store = try filled(path, count: 3)
         var content = lines(path)
         let object = try JSONSerialization.jsonObject(with: Data(content[1].utf8))
-        content[1] = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]), as: UTF8.self)
+        content[1] = String(
+            decoding: try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]),
+            as: UTF8.self)
         write(content, path)
         #expect(try store.verify(trust: trusted).valid)
     }

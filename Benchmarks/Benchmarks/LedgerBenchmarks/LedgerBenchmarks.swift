@@ -9,7 +9,8 @@ import CountersignPolicy
 import Foundation
 
 func scratch(_ name: String) -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("countersign-bench-\(UUID().uuidString)")
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "countersign-bench-\(UUID().uuidString)")
     try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     return directory.appendingPathComponent(name).path
 }
@@ -25,11 +26,23 @@ let benchmarks: @Sendable () -> Void = {
     let key = SigningKey.generate()
     let policy = try! Policy.parse("default_decision: allow\n")
     for store in ["sqlite", "jsonl"] {
+        // One warm ledger per benchmark: every measured decision appends to the same chain.
+        let single = Gate(
+            policy: policy,
+            writer: LedgerWriter(store: try! ReceiptStores.open(path: scratch("l.\(store)")), sealer: Sealer(key: key)))
+        let shared = Gate(
+            policy: policy,
+            writer: LedgerWriter(store: try! ReceiptStores.open(path: scratch("c.\(store)")), sealer: Sealer(key: key)))
         Benchmark(
             "decide + signed receipt committed, one writer (\(store))",
-            configuration: .init(metrics: [.wallClock, .throughput], timeUnits: .microseconds, maxDuration: .seconds(5), maxIterations: 20_000)
+            configuration: .init(
+                metrics: [.wallClock, .throughput], timeUnits: .microseconds, maxDuration: .seconds(5),
+                maxIterations: 20_000)
         ) { benchmark in
-            let gate = Gate(policy: policy, writer: LedgerWriter(store: try! ReceiptStores.open(path: scratch("l.\(store)")), sealer: Sealer(key: key)))
+            let gate = Gate(
+                policy: policy,
+                writer: LedgerWriter(
+                    store: try! ReceiptStores.open(path: scratch("l.\(store)")), sealer: Sealer(key: key)))
             var i = 0
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
@@ -39,14 +52,21 @@ let benchmarks: @Sendable () -> Void = {
         }
         Benchmark(
             "decide + signed receipt committed, 64 concurrent callers x 100 (\(store))",
-            configuration: .init(metrics: [.wallClock, .throughput], timeUnits: .milliseconds, maxDuration: .seconds(10), maxIterations: 20)
+            configuration: .init(
+                metrics: [.wallClock, .throughput], timeUnits: .milliseconds, maxDuration: .seconds(10),
+                maxIterations: 20)
         ) { benchmark in
-            let gate = Gate(policy: policy, writer: LedgerWriter(store: try! ReceiptStores.open(path: scratch("c.\(store)")), sealer: Sealer(key: key)))
+            let gate = Gate(
+                policy: policy,
+                writer: LedgerWriter(
+                    store: try! ReceiptStores.open(path: scratch("c.\(store)")), sealer: Sealer(key: key)))
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
                 await withTaskGroup(of: Void.self) { group in
                     for t in 0..<64 {
-                        group.addTask { for i in 0..<100 { blackHole(await gate.decide(envelope(t * 100 + i)).allowed) } }
+                        group.addTask {
+                            for i in 0..<100 { blackHole(await gate.decide(envelope(t * 100 + i)).allowed) }
+                        }
                     }
                 }
             }
@@ -54,12 +74,17 @@ let benchmarks: @Sendable () -> Void = {
     }
     Benchmark(
         "verify 10,000 receipts (jsonl, chain + signatures on all cores)",
-        configuration: .init(metrics: [.wallClock, .throughput], timeUnits: .milliseconds, maxDuration: .seconds(10), maxIterations: 10)
+        configuration: .init(
+            metrics: [.wallClock, .throughput], timeUnits: .milliseconds, maxDuration: .seconds(10), maxIterations: 10)
     ) { benchmark in
         let store = try! ReceiptStores.open(path: scratch("v.jsonl"))
         let sealer = Sealer(key: key)
         for chunk in 0..<100 {
-            _ = try! store.append((0..<100).map { i in ReceiptDraft.forAction(envelope(chunk * 100 + i), kind: .decision, status: "authorized", redactor: sealer.redactor) }, sealer: sealer)
+            _ = try! store.append(
+                (0..<100).map { i in
+                    ReceiptDraft.forAction(
+                        envelope(chunk * 100 + i), kind: .decision, status: "authorized", redactor: sealer.redactor)
+                }, sealer: sealer)
         }
         let trust = TrustedSigners(keys: [key.publicKey])
         benchmark.startMeasurement()

@@ -25,7 +25,7 @@ let policy = try! Policy.parse(yaml)
 let envelope = ActionEnvelope(
     actor: "agent", surface: "shell", tool: "unknown", intent: "execute", args: ["command": "ls -la /tmp"],
     createdAt: "2026-01-01T00:00:00Z")
-let iterations = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1])! : 200_000
+let iterations = CommandLine.arguments.dropFirst().lazy.compactMap { Int($0) }.first ?? 200_000
 let start = DispatchTime.now().uptimeNanoseconds
 var allowed = 0
 for _ in 0..<iterations where policy.evaluate(envelope).decision == .allow { allowed += 1 }
