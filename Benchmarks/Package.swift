@@ -13,9 +13,19 @@ let package = Package(
             url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [
+                .product(name: "CountersignCore", package: "Countersign"),
+                .product(name: "CountersignPolicy", package: "Countersign"),
+                .product(name: "CountersignProvenance", package: "Countersign"),
+            ],
+            path: "Benchmarks/BenchmarkSupport"
+        ),
         .executableTarget(
             name: "PolicyBenchmarks",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "Benchmark", package: "package-benchmark"),
                 .product(name: "CountersignCore", package: "Countersign"),
                 .product(name: "CountersignPolicy", package: "Countersign"),
@@ -40,6 +50,7 @@ let package = Package(
         .executableTarget(
             name: "ProfileDecisions",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "CountersignCore", package: "Countersign"),
                 .product(name: "CountersignPolicy", package: "Countersign"),
             ],

@@ -32,16 +32,7 @@ public enum ByteSearch {
                 guard !nb.isEmpty, nb.count <= hb.count, let hp = hb.baseAddress, let np = nb.baseAddress else {
                     return nil
                 }
-                let first = Int32(np.pointee)
-                var start = 0
-                let last = hb.count - nb.count
-                while start <= last {
-                    guard let hit = memchr(hp + start, first, last - start + 1) else { return nil }
-                    let offset = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - hp
-                    if nb.count == 1 || memcmp(hp + offset + 1, np + 1, nb.count - 1) == 0 { return offset }
-                    start = offset + 1
-                }
-                return nil
+                return firstOffset(hp, hb.count, np, nb.count)
             }
         }
     }
@@ -49,16 +40,21 @@ public enum ByteSearch {
     /// memchr for the first byte, memcmp for the rest (glibc's memmem is not visible to Swift).
     @usableFromInline
     static func find(_ h: UnsafePointer<UInt8>, _ hn: Int, _ n: UnsafePointer<UInt8>, _ nn: Int) -> Bool {
+        firstOffset(h, hn, n, nn) != nil
+    }
+
+    @usableFromInline
+    static func firstOffset(_ h: UnsafePointer<UInt8>, _ hn: Int, _ n: UnsafePointer<UInt8>, _ nn: Int) -> Int? {
         let first = Int32(n.pointee)
         var start = 0
         let last = hn - nn
         while start <= last {
-            guard let hit = memchr(h + start, first, last - start + 1) else { return false }
+            guard let hit = memchr(h + start, first, last - start + 1) else { return nil }
             let offset = UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - h
-            if nn == 1 || memcmp(h + offset + 1, n + 1, nn - 1) == 0 { return true }
+            if nn == 1 || memcmp(h + offset + 1, n + 1, nn - 1) == 0 { return offset }
             start = offset + 1
         }
-        return false
+        return nil
     }
 
     @inlinable
