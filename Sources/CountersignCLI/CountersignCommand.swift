@@ -13,12 +13,13 @@ public struct CountersignCommand: AsyncParsableCommand {
             human key) or deny, using labels that say which values came from untrusted or secret sources.
 
             Start here:
-              countersign demo                      # three scenarios, receipts in .countersign/ledger.sqlite
+              countersign demo                 # three scenarios, signed receipts
               countersign receipts --format timeline
               countersign verify
-              countersign policy eval --policy examples/policies/label-flows.yaml --action-json '{"actor":"agent","surface":"shell","tool":"Bash","intent":"execute","args":{"command":"ls"}}'
-              countersign policy test --policy examples/policies/label-flows.yaml --cases examples/policies/label-flows-tests.yaml
-              countersign policy check --policy examples/policies/label-flows.yaml
+              countersign policy test --policy P.yaml --cases P-tests.yaml
+              countersign policy check --policy P.yaml
+
+            State lives in .countersign/ (or $COUNTERSIGN_HOME): ledger.sqlite, signing-key.
 
             Exit codes: 0 success; 1 invalid input, invalid policy or failing tests; 64 usage error.
             """,
