@@ -52,6 +52,11 @@ let package = Package(
             name: "CountersignGate",
             dependencies: ["CountersignCore", "CountersignPolicy", "CountersignProvenance", "CountersignLedger"]
         ),
+        // Adapters: coding-agent hooks (Claude Code, Codex).
+        .target(
+            name: "CountersignHooks",
+            dependencies: ["CountersignCore", "CountersignPolicy", "CountersignLedger", "CountersignGate"]
+        ),
         // Reports: timeline, Markdown, the self-contained HTML viewer, replay under another policy.
         .target(
             name: "CountersignReports",
@@ -62,7 +67,8 @@ let package = Package(
             name: "CountersignCLI",
             dependencies: [
                 "CountersignCore", "CountersignPolicy", "CountersignProvenance", "CountersignLedger", "CountersignGate",
-                "CountersignReports", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CountersignReports", "CountersignHooks",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // The executable stays thin: it only starts the CLI.
@@ -85,6 +91,13 @@ let package = Package(
             dependencies: [
                 "CountersignGate", "CountersignLedger", "CountersignPolicy", "CountersignProvenance",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(
+            name: "CountersignHooksTests",
+            dependencies: [
+                "CountersignHooks", "CountersignGate", "CountersignLedger", "CountersignPolicy",
+                "CountersignProvenance",
             ]
         ),
         .testTarget(name: "CountersignCLITests", dependencies: ["CountersignCLI", "countersign"]),

@@ -105,6 +105,78 @@ public final class Gate: Sendable {
         }
     }
 
+    /// Decides without collecting a second key here: for adapters whose agent asks the human itself
+    /// (a Claude Code `ask`). An ask is recorded as `ask` with status `pending`; the agent's later report
+    /// (it ran, or it was denied) completes the record.
+    public func decideDeferringAsk(_ envelope: ActionEnvelope) async -> GateDecision {
+        var session: SessionState?
+        do {
+            session = try loadSession(envelope.sessionID)
+        } catch {
+            return await failClosed(envelope, "cannot read session state: \(error)")
+        }
+        let outcome = policy.evaluate(envelope, session: session)
+        let sessionLabels = policy.registry.names(session?.labels ?? LabelSet())
+        let argumentLabels = policy.registry.names(policy.argumentLabels(for: envelope, session: session))
+        let final: FinalDecision = outcome.decision == .allow ? .allow : .deny
+        var draft = ReceiptDraft.forAction(
+            envelope, kind: .decision,
+            status: outcome.decision == .ask ? "pending" : (final == .allow ? "authorized" : "blocked"),
+            redactor: redactor)
+        draft.sessionLabels = sessionLabels
+        draft.argumentLabels = argumentLabels
+        draft.policy = reference(outcome)
+        draft.decision = outcome.decision == .ask ? "ask" : final.rawValue
+        if outcome.decision != .allow {
+            draft.error = "\(outcome.decision.rawValue) via rule '\(outcome.ruleID)': \(outcome.reason)"
+        }
+        do {
+            let receipt = try await writer.append([draft]).last
+            return GateDecision(
+                envelope: envelope, outcome: outcome, finalDecision: final, reason: outcome.reason, approvals: [],
+                sessionLabels: sessionLabels, argumentLabels: argumentLabels, receipt: receipt, internalError: nil)
+        } catch {
+            return GateDecision(
+                envelope: envelope, outcome: outcome, finalDecision: .deny,
+                reason: "the ledger could not record the decision",
+                approvals: [], sessionLabels: sessionLabels, argumentLabels: argumentLabels, receipt: nil,
+                internalError: "ledger: \(error)")
+        }
+    }
+
+    /// Records what an agent reports after the fact: that a tool ran (or failed), labelling its output.
+    /// `mediated` is false when no decision allowed it first (a skipped or ignored hook).
+    @discardableResult
+    public func recordReportedOutcome(
+        _ envelope: ActionEnvelope, status: String, result: JSONValue?, error: String?, decision: String?,
+        approval: ApprovalRecord? = nil
+    ) async throws -> Receipt {
+        var labels: [String] = []
+        if let result, let sessions, let id = envelope.sessionID {
+            let before = try sessions.load(id: id, registry: policy.registry)
+            let outputLabels = policy.outputLabels(for: envelope, session: before)
+            labels = policy.registry.names(outputLabels)
+            var state = before
+            state.recordOutput(result, labels: outputLabels)
+            try sessions.save(state, since: before)
+        } else if result != nil {
+            labels = policy.registry.names(policy.outputLabels(for: envelope))
+        }
+        var drafts: [ReceiptDraft] = []
+        if let approval {
+            var vote = ReceiptDraft.forAction(
+                envelope, kind: .approval, status: approval.verdict.rawValue, redactor: redactor)
+            vote.approvals = [approval]
+            drafts.append(vote)
+        }
+        var draft = ReceiptDraft.forAction(envelope, kind: .outcome, status: status, redactor: redactor)
+        draft.decision = decision
+        draft.result = result.map { ResultRecord(value: $0, labels: labels) }
+        draft.error = error
+        drafts.append(draft)
+        return try await writer.append(drafts).last!
+    }
+
     /// Collects votes until the quorum of distinct allowed reviewers, a rejection, or the deadline.
     func secondKey(_ request: ApprovalRequest) async -> (FinalDecision, [ApprovalRecord], String) {
         let requirement = request.requirement

@@ -1,0 +1,74 @@
+import ArgumentParser
+import CountersignCore
+import CountersignGate
+import CountersignHooks
+import CountersignLedger
+import CountersignPolicy
+import CountersignProvenance
+import Foundation
+
+/// `countersign hook <agent>`: one process per hook call, reading the agent's JSON on stdin.
+struct HookCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hook",
+        abstract: "Answer one coding-agent hook call (Claude Code, Codex) from its JSON on stdin.",
+        discussion: """
+            Configure the agent to run `countersign hook claude-code --policy P` for PreToolUse, \
+            PermissionRequest, PostToolUse, PostToolUseFailure, PermissionDenied and UserPromptSubmit. \
+            Decisions answer in the agent's schema; every failure (bad payload, unreadable policy or \
+            ledger, internal error) answers with the agent's blocking signal — exit code 2 and the reason \
+            on stderr — never exit 1, which the agent treats as non-blocking. A tool that ran with no allow \
+            on record is recorded as `unmediated` (countersign receipts --status unmediated).
+            """
+    )
+
+    @Argument(help: "claude-code or codex") var agent: String
+    @Option(name: .long, help: ArgumentHelp("The policy (default .countersign/policy.yaml).", valueName: "file"))
+    var policy: String?
+    @OptionGroup var ledger: LedgerOptions
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Session state shared by hook processes (default .countersign/sessions.sqlite).", valueName: "path"))
+    var sessions: String?
+
+    func run() async throws {
+        let input = (try? Terminal.readStandardInput()) ?? Data()
+        let result = await answer(input)
+        if !result.stdout.isEmpty { FileHandle.standardOutput.write(Data(result.stdout.utf8)) }
+        if !result.stderr.isEmpty { FileHandle.standardError.write(Data(result.stderr.utf8)) }
+        if result.exitCode != 0 { throw ExitCode(result.exitCode) }
+    }
+
+    func answer(_ input: Data) async -> HookResult {
+        guard let dialect = HookDialect(rawValue: agent) else {
+            return .block("unknown agent '\(agent)' (claude-code, codex)")
+        }
+        let policyPath = policy ?? StateDirectory.path + "/policy.yaml"
+        do {
+            let loaded = try Policy.load(path: policyPath)
+            let writer = LedgerWriter(store: try ledger.openStore(), sealer: try ledger.sealer())
+            let store = try SessionStore(path: sessions ?? StateDirectory.path + "/sessions.sqlite")
+            let gate = Gate(policy: loaded, writer: writer, sessions: store)
+            return await HookRunner(dialect: dialect, gate: gate).run(input)
+        } catch {
+            let reason = "\(error)".split(separator: "\n").first.map(String.init) ?? "setup failed"
+            recordSetupFailure(reason, input: input)
+            return .block(reason)
+        }
+    }
+
+    /// A failure before the Gate exists is still evidence: record it when the ledger can be written.
+    func recordSetupFailure(_ reason: String, input: Data) {
+        guard let store = try? ledger.openStore(), let sealer = try? ledger.sealer() else { return }
+        let payload = (try? JSONValue.parse(input))?.objectValue ?? [:]
+        var draft = ReceiptDraft(
+            kind: .decision, status: "blocked", sessionID: payload["session_id"]?.stringValue,
+            decision: FinalDecision.deny.rawValue, error: "hook setup failed: \(reason)")
+        draft.extra["hook"] = .object([
+            "agent": .string(agent), "event": payload["hook_event_name"] ?? .null,
+            "tool": payload["tool_name"] ?? .null,
+        ])
+        _ = try? store.append([draft], sealer: sealer)
+    }
+}

@@ -1,0 +1,189 @@
+import CountersignCore
+import CountersignGate
+import CountersignLedger
+import CountersignPolicy
+import Foundation
+
+/// The coding agents whose hook protocols Countersign speaks.
+public enum HookDialect: String, Sendable, CaseIterable {
+    /// Claude Code: allow / deny / ask / defer; exit 2 blocks.
+    case claudeCode = "claude-code"
+    /// OpenAI Codex CLI: Claude's wire format without `defer`.
+    case codex
+}
+
+/// What one hook invocation prints and exits with.
+public struct HookResult: Sendable, Equatable {
+    public var stdout: String
+    public var stderr: String
+    public var exitCode: Int32
+
+    public init(stdout: String, stderr: String, exitCode: Int32) {
+        self.stdout = stdout
+        self.stderr = stderr
+        self.exitCode = exitCode
+    }
+
+    static func json(_ value: JSONValue) -> HookResult {
+        HookResult(stdout: CanonicalJSON.string(value) + "\n", stderr: "", exitCode: 0)
+    }
+    static let silent = HookResult(stdout: "", stderr: "", exitCode: 0)
+    /// The agent's blocking signal: exit code 2 with the reason on stderr (never 1, which does not block).
+    public static func block(_ reason: String) -> HookResult {
+        HookResult(stdout: "", stderr: "Countersign blocked this call: \(reason)\n", exitCode: 2)
+    }
+}
+
+/// Handles one hook call: one process per call, state shared through the ledger and session store.
+public struct HookRunner: Sendable {
+    public let dialect: HookDialect
+    public let gate: Gate
+
+    public init(dialect: HookDialect, gate: Gate) {
+        self.dialect = dialect
+        self.gate = gate
+    }
+
+    /// Events that decide (and therefore must fail closed).
+    static let gatingEvents: Set<String> = ["PreToolUse", "PermissionRequest", "UserPromptSubmit"]
+
+    public func run(_ input: Data) async -> HookResult {
+        let payload: [String: JSONValue]
+        do {
+            guard case .object(let object) = try JSONValue.parse(input) else {
+                return .block("the hook payload is not a JSON object")
+            }
+            payload = object
+        } catch {
+            return .block("the hook payload is not valid JSON (\(error))")
+        }
+        guard let event = payload["hook_event_name"]?.stringValue else {
+            return .block("the hook payload has no hook_event_name")
+        }
+        do {
+            return try await handle(event, payload)
+        } catch {
+            // Deciding events block; reporting events must not break the agent, but say why.
+            if Self.gatingEvents.contains(event) { return .block("internal error: \(error)") }
+            return HookResult(stdout: "", stderr: "countersign: could not record \(event): \(error)\n", exitCode: 0)
+        }
+    }
+
+    func handle(_ event: String, _ payload: [String: JSONValue]) async throws -> HookResult {
+        switch event {
+        case "PreToolUse":
+            let envelope = try envelope(event, payload)
+            let decision = await gate.decideDeferringAsk(envelope)
+            if let error = decision.internalError { return .block(error) }
+            let verdict: String
+            switch decision.outcome.decision {
+            case .allow: verdict = "allow"
+            case .deny: verdict = "deny"
+            case .ask: verdict = "ask"
+            }
+            let reason = "Countersign: \(verdict) via rule '\(decision.outcome.ruleID)': \(decision.outcome.reason)"
+            return .json([
+                "hookSpecificOutput": [
+                    "hookEventName": "PreToolUse", "permissionDecision": .string(verdict),
+                    "permissionDecisionReason": .string(reason),
+                ]
+            ])
+        case "PermissionRequest":
+            let envelope = try envelope(event, payload)
+            let decision = await gate.decideDeferringAsk(envelope)
+            if let error = decision.internalError { return .block(error) }
+            switch decision.outcome.decision {
+            case .ask: return .silent  // leave the agent's own dialog to the human
+            case .allow:
+                return .json([
+                    "hookSpecificOutput": ["hookEventName": "PermissionRequest", "decision": ["behavior": "allow"]]
+                ])
+            case .deny:
+                return .json([
+                    "hookSpecificOutput": [
+                        "hookEventName": "PermissionRequest",
+                        "decision": [
+                            "behavior": "deny",
+                            "message": .string(
+                                "Countersign denied this via rule '\(decision.outcome.ruleID)': \(decision.outcome.reason)"
+                            ),
+                            "interrupt": false,
+                        ],
+                    ]
+                ])
+            }
+        case "PostToolUse", "PostToolUseFailure":
+            let envelope = try envelope(event, payload)
+            let prior = try priorDecision(envelope)
+            let failed = event == "PostToolUseFailure"
+            var status = failed ? "error" : "executed"
+            var approval: ApprovalRecord?
+            switch prior?.decision {
+            case "allow"?: break
+            case "ask"?:
+                approval = ApprovalRecord(
+                    reviewer: "\(dialect.rawValue):user", channel: "hook-native", verdict: .approve,
+                    note: "the agent's own permission dialog allowed the call")
+            default:
+                // No allow on record: the hook was skipped or ignored, or the call ran despite a deny.
+                status = "unmediated"
+            }
+            try await gate.recordReportedOutcome(
+                envelope, status: status, result: failed ? nil : payload["tool_response"],
+                error: failed
+                    ? (payload["error"]?.stringValue ?? "tool failed")
+                    : (status == "unmediated" ? unmediatedReason(prior) : nil),
+                decision: prior?.decision, approval: approval)
+            return .silent
+        case "PermissionDenied":
+            let envelope = try envelope(event, payload)
+            try await gate.recordReportedOutcome(
+                envelope, status: "permission_denied", result: nil,
+                error: payload["reason"]?.stringValue ?? "permission denied",
+                decision: "deny")
+            return .silent
+        case "UserPromptSubmit":
+            if let session = payload["session_id"]?.stringValue, let prompt = payload["prompt"]?.stringValue {
+                try gate.recordPrompt(sessionID: session, text: prompt)
+            }
+            return .silent
+        default:
+            return .silent  // SessionStart, SessionEnd, Stop, … need no decision
+        }
+    }
+
+    func unmediatedReason(_ prior: Receipt?) -> String {
+        guard let prior else { return "the tool ran with no decision on record (a skipped or ignored hook)" }
+        return "the tool ran although the decision was \(prior.decision ?? "unknown") (rule \(prior.ruleID ?? "?"))"
+    }
+
+    /// The decision recorded for this tool use by its PreToolUse or PermissionRequest hook.
+    func priorDecision(_ envelope: ActionEnvelope) throws -> Receipt? {
+        guard let trace = envelope.traceID else { return nil }
+        var query = ReceiptQuery()
+        query.traceID = trace
+        query.kind = "decision"
+        query.descending = true
+        return try gate.writer.store.query(query).first
+    }
+
+    /// One envelope per tool use; Pre, Permission and Post events of one call share its trace and hash.
+    func envelope(_ event: String, _ payload: [String: JSONValue]) throws -> ActionEnvelope {
+        let tool = payload["tool_name"]?.stringValue ?? "unknown"
+        let input = payload["tool_input"]?.objectValue ?? [:]
+        let mapped = ToolMapping.map(tool: tool, input: input)
+        let session = payload["session_id"]?.stringValue ?? "\(dialect.rawValue)-session"
+        let useID =
+            payload["tool_use_id"]?.stringValue
+            ?? Digest.canonicalHash(.object(input)).dropFirst(7).prefix(16).description
+        var metadata: [String: JSONValue] = [:]
+        for key in ["cwd", "permission_mode", "transcript_path", "agent_id", "agent_type", "model"] {
+            if let value = payload[key], !value.isNull { metadata[key] = value }
+        }
+        metadata["tool_use_id"] = .string(useID)
+        return ActionEnvelope(
+            actor: dialect.rawValue + (mapped.actorSuffix.map { ":" + $0 } ?? ""), surface: mapped.surface, tool: tool,
+            intent: mapped.intent, target: mapped.target, args: input, risk: mapped.risk.sorted(), sessionID: session,
+            traceID: "\(session):\(useID)", metadata: metadata, createdAt: Timestamp.now())
+    }
+}

@@ -1,0 +1,87 @@
+import CountersignCore
+
+/// How a coding agent's tool call becomes an action envelope (docs/hooks.md has the table).
+enum ToolMapping {
+    struct Mapped {
+        var surface: String
+        var intent: String
+        var target: String?
+        var risk: Set<String>
+        var actorSuffix: String?
+    }
+
+    static func map(tool: String, input: [String: JSONValue]) -> Mapped {
+        func string(_ keys: String...) -> String? {
+            for key in keys { if let s = input[key]?.stringValue, !s.isEmpty { return s } }
+            return nil
+        }
+        var mapped: Mapped
+        switch tool {
+        case "Bash", "shell", "exec_command", "local_shell":
+            mapped = Mapped(surface: "shell", intent: "execute", target: string("command"), risk: ["shell"])
+        case "Read", "Glob", "Grep", "LS", "NotebookRead":
+            mapped = Mapped(
+                surface: "file", intent: "read", target: string("file_path", "path", "notebook_path", "pattern"),
+                risk: ["read-only"])
+        case "Write", "Edit", "MultiEdit", "NotebookEdit", "apply_patch":
+            mapped = Mapped(
+                surface: "file", intent: "write", target: string("file_path", "notebook_path", "path"), risk: ["write"])
+        case "WebFetch":
+            mapped = Mapped(surface: "network", intent: "read", target: string("url"), risk: ["network", "open-world"])
+        case "WebSearch":
+            mapped = Mapped(
+                surface: "network", intent: "read", target: string("query"), risk: ["network", "open-world"])
+        case "Task", "Agent":
+            mapped = Mapped(
+                surface: "agent", intent: "delegate", target: string("description", "subagent_type"),
+                risk: ["multi-agent"])
+        case "TodoWrite":
+            mapped = Mapped(surface: "agent", intent: "write", target: nil, risk: [])
+        case "AskUserQuestion", "ExitPlanMode":
+            mapped = Mapped(surface: "agent", intent: "prompt", target: nil, risk: ["human-loop"])
+        default:
+            if tool.hasPrefix("mcp__") {
+                let parts = tool.split(separator: "_", omittingEmptySubsequences: true)
+                mapped = Mapped(
+                    surface: "mcp", intent: "invoke", target: string("path", "url", "uri", "command", "query"),
+                    risk: ["mcp"])
+                mapped.actorSuffix = parts.count > 1 ? String(parts[1]) : nil
+            } else {
+                mapped = Mapped(
+                    surface: "tool", intent: input["command"] != nil ? "execute" : "invoke",
+                    target: string("path", "url", "command"), risk: [])
+            }
+        }
+        mapped.risk.formUnion(riskTags(input))
+        return mapped
+    }
+
+    /// Risk tags read from every string of the input.
+    static func riskTags(_ input: [String: JSONValue]) -> Set<String> {
+        var tags: Set<String> = []
+        JSONValue.object(input).forEachString { text in
+            let lower = text.lowercased()
+            if lower.contains("rm -rf") || lower.contains("rm -fr") || lower.contains("git reset --hard") {
+                tags.insert("destructive")
+            }
+            if lower.contains("git push") { tags.formUnion(["git", "network"]) }
+            if lower.contains("http://") || lower.contains("https://") || lower.contains("curl ")
+                || lower.contains("wget ")
+            {
+                tags.insert("network")
+            }
+            if lower.contains(".env") || lower.contains("/.ssh/") || lower.contains("id_rsa") || lower.contains(".pem")
+            {
+                tags.formUnion(["secrets", "critical-file"])
+            }
+            if lower.contains("kubectl apply") || lower.contains("terraform apply") { tags.insert("prod") }
+        }
+        for key in input.keys where isSecretKey(key) { tags.insert("secrets") }
+        return tags
+    }
+
+    static func isSecretKey(_ key: String) -> Bool {
+        let lower = key.lowercased()
+        return ["password", "secret", "token", "api_key", "apikey", "authorization"].contains { lower.contains($0) }
+    }
+}
