@@ -11,7 +11,7 @@ import Foundation
 struct HookCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hook",
-        abstract: "Answer one coding-agent hook call (Claude Code, Codex) from its JSON on stdin.",
+        abstract: "Answer one coding-agent hook call (Claude Code, Codex, Gemini CLI, Cursor) from its JSON on stdin.",
         discussion: """
             Configure the agent to run `countersign hook claude-code --policy P` for PreToolUse, \
             PermissionRequest, PostToolUse, PostToolUseFailure, PermissionDenied and UserPromptSubmit. \
@@ -22,7 +22,7 @@ struct HookCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "claude-code or codex") var agent: String
+    @Argument(help: "claude-code, codex, gemini or cursor") var agent: String
     @Option(name: .long, help: ArgumentHelp("The policy (default .countersign/policy.yaml).", valueName: "file"))
     var policy: String?
     @OptionGroup var ledger: LedgerOptions
@@ -42,7 +42,7 @@ struct HookCommand: AsyncParsableCommand {
 
     func answer(_ input: Data) async -> HookResult {
         guard let dialect = HookDialect(rawValue: agent) else {
-            return .block("unknown agent '\(agent)' (claude-code, codex)")
+            return .block("unknown agent '\(agent)' (claude-code, codex, gemini, cursor)")
         }
         let policyPath = policy ?? StateDirectory.path + "/policy.yaml"
         do {

@@ -10,6 +10,10 @@ public enum HookDialect: String, Sendable, CaseIterable {
     case claudeCode = "claude-code"
     /// OpenAI Codex CLI: Claude's wire format without `defer`.
     case codex
+    /// Gemini CLI: BeforeTool/AfterTool, allow or deny only.
+    case gemini
+    /// Cursor: before*/after* events answered with `{permission, user_message, agent_message}`.
+    case cursor
 }
 
 /// What one hook invocation prints and exits with.
@@ -70,25 +74,13 @@ public struct HookRunner: Sendable {
     }
 
     func handle(_ event: String, _ payload: [String: JSONValue]) async throws -> HookResult {
-        switch event {
-        case "PreToolUse":
+        switch dialect.stage(event) {
+        case .decide:
             let envelope = try envelope(event, payload)
             let decision = await gate.decideDeferringAsk(envelope)
             if let error = decision.internalError { return .block(error) }
-            let verdict: String
-            switch decision.outcome.decision {
-            case .allow: verdict = "allow"
-            case .deny: verdict = "deny"
-            case .ask: verdict = "ask"
-            }
-            let reason = "Countersign: \(verdict) via rule '\(decision.outcome.ruleID)': \(decision.outcome.reason)"
-            return .json([
-                "hookSpecificOutput": [
-                    "hookEventName": "PreToolUse", "permissionDecision": .string(verdict),
-                    "permissionDecisionReason": .string(reason),
-                ]
-            ])
-        case "PermissionRequest":
+            return dialect.answer(event, decision.outcome)
+        case .permissionRequest:
             let envelope = try envelope(event, payload)
             let decision = await gate.decideDeferringAsk(envelope)
             if let error = decision.internalError { return .block(error) }
@@ -112,15 +104,16 @@ public struct HookRunner: Sendable {
                     ]
                 ])
             }
-        case "PostToolUse", "PostToolUseFailure":
+        case .after, .afterFailure:
             let envelope = try envelope(event, payload)
+            let call = dialect.toolCall(event, payload)
             let prior = try priorDecision(envelope)
-            let failed = event == "PostToolUseFailure"
+            let failed = dialect.stage(event) == .afterFailure
             var status = failed ? "error" : "executed"
             var approval: ApprovalRecord?
             switch prior?.decision {
             case "allow"?: break
-            case "ask"?:
+            case "ask"? where dialect.canAsk:
                 approval = ApprovalRecord(
                     reviewer: "\(dialect.rawValue):user", channel: "hook-native", verdict: .approve,
                     note: "the agent's own permission dialog allowed the call")
@@ -129,25 +122,24 @@ public struct HookRunner: Sendable {
                 status = "unmediated"
             }
             try await gate.recordReportedOutcome(
-                envelope, status: status, result: failed ? nil : payload["tool_response"],
+                envelope, status: status, result: failed ? nil : call.output,
                 error: failed
-                    ? (payload["error"]?.stringValue ?? "tool failed")
-                    : (status == "unmediated" ? unmediatedReason(prior) : nil),
+                    ? (call.error ?? "tool failed") : (status == "unmediated" ? unmediatedReason(prior) : nil),
                 decision: prior?.decision, approval: approval)
             return .silent
-        case "PermissionDenied":
+        case .permissionDenied:
             let envelope = try envelope(event, payload)
             try await gate.recordReportedOutcome(
                 envelope, status: "permission_denied", result: nil,
                 error: payload["reason"]?.stringValue ?? "permission denied",
                 decision: "deny")
             return .silent
-        case "UserPromptSubmit":
-            if let session = payload["session_id"]?.stringValue, let prompt = payload["prompt"]?.stringValue {
-                try gate.recordPrompt(sessionID: session, text: prompt)
+        case .prompt:
+            if let prompt = dialect.prompt(payload) {
+                try gate.recordPrompt(sessionID: dialect.sessionID(payload), text: prompt)
             }
-            return .silent
-        default:
+            return dialect == .cursor ? .json(["continue": true]) : .silent
+        case .ignore:
             return .silent  // SessionStart, SessionEnd, Stop, … need no decision
         }
     }
@@ -167,23 +159,30 @@ public struct HookRunner: Sendable {
         return try gate.writer.store.query(query).first
     }
 
-    /// One envelope per tool use; Pre, Permission and Post events of one call share its trace and hash.
+    /// One envelope per tool use; the before and after events of one call share its trace and hash.
     func envelope(_ event: String, _ payload: [String: JSONValue]) throws -> ActionEnvelope {
-        let tool = payload["tool_name"]?.stringValue ?? "unknown"
-        let input = payload["tool_input"]?.objectValue ?? [:]
-        let mapped = ToolMapping.map(tool: tool, input: input)
-        let session = payload["session_id"]?.stringValue ?? "\(dialect.rawValue)-session"
+        let call = dialect.toolCall(event, payload)
+        let mapped = ToolMapping.map(tool: call.tool, input: call.input)
+        let session = dialect.sessionID(payload)
+        // Without a tool-use id (Gemini, Cursor), the call's input identifies it: before and after agree.
         let useID =
-            payload["tool_use_id"]?.stringValue
-            ?? Digest.canonicalHash(.object(input)).dropFirst(7).prefix(16).description
+            call.useID
+            ?? String(
+                Digest.canonicalHash(.object(["tool": .string(call.tool), "input": .object(call.input)])).dropFirst(7)
+                    .prefix(16))
         var metadata: [String: JSONValue] = [:]
-        for key in ["cwd", "permission_mode", "transcript_path", "agent_id", "agent_type", "model"] {
+        for key in [
+            "cwd", "permission_mode", "transcript_path", "agent_id", "agent_type", "model", "generation_id",
+            "workspace_roots",
+        ] {
             if let value = payload[key], !value.isNull { metadata[key] = value }
         }
         metadata["tool_use_id"] = .string(useID)
         return ActionEnvelope(
-            actor: dialect.rawValue + (mapped.actorSuffix.map { ":" + $0 } ?? ""), surface: mapped.surface, tool: tool,
-            intent: mapped.intent, target: mapped.target, args: input, risk: mapped.risk.sorted(), sessionID: session,
+            actor: dialect.rawValue + (mapped.actorSuffix.map { ":" + $0 } ?? ""), surface: mapped.surface,
+            tool: call.tool,
+            intent: mapped.intent, target: mapped.target, args: call.input, risk: mapped.risk.sorted(),
+            sessionID: session,
             traceID: "\(session):\(useID)", metadata: metadata, createdAt: Timestamp.now())
     }
 }

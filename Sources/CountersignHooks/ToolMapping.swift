@@ -17,18 +17,20 @@ enum ToolMapping {
         }
         var mapped: Mapped
         switch tool {
-        case "Bash", "shell", "exec_command", "local_shell":
+        case "Bash", "shell", "exec_command", "local_shell", "run_shell_command", "Shell":
             mapped = Mapped(surface: "shell", intent: "execute", target: string("command"), risk: ["shell"])
-        case "Read", "Glob", "Grep", "LS", "NotebookRead":
+        case "Read", "Glob", "Grep", "LS", "NotebookRead", "read_file", "read_many_files", "list_directory", "glob",
+            "search_file_content":
             mapped = Mapped(
-                surface: "file", intent: "read", target: string("file_path", "path", "notebook_path", "pattern"),
-                risk: ["read-only"])
-        case "Write", "Edit", "MultiEdit", "NotebookEdit", "apply_patch":
+                surface: "file", intent: "read",
+                target: string("file_path", "absolute_path", "path", "notebook_path", "pattern"), risk: ["read-only"])
+        case "Write", "Edit", "MultiEdit", "NotebookEdit", "apply_patch", "write_file", "replace":
             mapped = Mapped(
                 surface: "file", intent: "write", target: string("file_path", "notebook_path", "path"), risk: ["write"])
-        case "WebFetch":
-            mapped = Mapped(surface: "network", intent: "read", target: string("url"), risk: ["network", "open-world"])
-        case "WebSearch":
+        case "WebFetch", "web_fetch":
+            mapped = Mapped(
+                surface: "network", intent: "read", target: string("url", "prompt"), risk: ["network", "open-world"])
+        case "WebSearch", "google_web_search":
             mapped = Mapped(
                 surface: "network", intent: "read", target: string("query"), risk: ["network", "open-world"])
         case "Task", "Agent":
@@ -40,7 +42,8 @@ enum ToolMapping {
         case "AskUserQuestion", "ExitPlanMode":
             mapped = Mapped(surface: "agent", intent: "prompt", target: nil, risk: ["human-loop"])
         default:
-            if tool.hasPrefix("mcp__") {
+            if tool.hasPrefix("mcp_") {
+                // Claude/Codex/Cursor: mcp__server__tool; Gemini: mcp_server_tool.
                 let parts = tool.split(separator: "_", omittingEmptySubsequences: true)
                 mapped = Mapped(
                     surface: "mcp", intent: "invoke", target: string("path", "url", "uri", "command", "query"),
