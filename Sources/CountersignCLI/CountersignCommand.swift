@@ -26,7 +26,7 @@ public struct CountersignCommand: AsyncParsableCommand {
         version: version,
         subcommands: [
             DemoCommand.self, PolicyCommand.self, ReceiptsCommand.self, VerifyCommand.self, ReplayCommand.self,
-            KeysCommand.self, LedgerCommand.self, HookCommand.self,
+            KeysCommand.self, LedgerCommand.self, HookCommand.self, InstallCommand.self, UninstallCommand.self,
         ]
     )
 

@@ -26,12 +26,17 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
         }
-        do {
-            queue = try DatabaseQueue(path: path, configuration: config)
-        } catch {
-            throw LedgerError("cannot open SQLite ledger \(path): \(error)")
+        // Opening and creating the schema happen under a lock shared by every process using this file.
+        queue = try FileLock.withExclusiveLock(path + ".lock") {
+            let queue: DatabaseQueue
+            do {
+                queue = try DatabaseQueue(path: path, configuration: config)
+            } catch {
+                throw LedgerError("cannot open SQLite ledger \(path): \(error)")
+            }
+            if !readOnly { try Self.migrate(queue) }
+            return queue
         }
-        if !readOnly { try Self.migrate(queue) }
     }
 
     static func migrate(_ queue: DatabaseQueue) throws {
@@ -39,7 +44,7 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
         migrator.registerMigration("v1-receipts") { db in
             try db.execute(
                 sql: """
-                    CREATE TABLE receipts (
+                    CREATE TABLE IF NOT EXISTS receipts (
                         seq INTEGER PRIMARY KEY,
                         id TEXT NOT NULL,
                         time TEXT NOT NULL,
@@ -54,13 +59,13 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
                         prev TEXT NOT NULL,
                         body TEXT NOT NULL
                     );
-                    CREATE INDEX receipts_time ON receipts(time);
-                    CREATE INDEX receipts_session ON receipts(session_id);
-                    CREATE INDEX receipts_trace ON receipts(trace_id);
-                    CREATE INDEX receipts_action_hash ON receipts(action_hash);
-                    CREATE INDEX receipts_status ON receipts(status);
-                    CREATE INDEX receipts_decision ON receipts(decision);
-                    CREATE INDEX receipts_rule ON receipts(rule_id);
+                    CREATE INDEX IF NOT EXISTS receipts_time ON receipts(time);
+                    CREATE INDEX IF NOT EXISTS receipts_session ON receipts(session_id);
+                    CREATE INDEX IF NOT EXISTS receipts_trace ON receipts(trace_id);
+                    CREATE INDEX IF NOT EXISTS receipts_action_hash ON receipts(action_hash);
+                    CREATE INDEX IF NOT EXISTS receipts_status ON receipts(status);
+                    CREATE INDEX IF NOT EXISTS receipts_decision ON receipts(decision);
+                    CREATE INDEX IF NOT EXISTS receipts_rule ON receipts(rule_id);
                     """)
         }
         do {

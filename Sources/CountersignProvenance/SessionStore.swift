@@ -19,16 +19,23 @@ public final class SessionStore: @unchecked Sendable {
         config.busyMode = .timeout(30)
         config.journalMode = .wal
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-        queue = try DatabaseQueue(path: path, configuration: config)
+        queue = try FileLock.withExclusiveLock(path + ".lock") {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            try Self.migrate(queue)
+            return queue
+        }
+    }
+
+    static func migrate(_ queue: DatabaseQueue) throws {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-sessions") { db in
             try db.execute(
                 sql: """
-                    CREATE TABLE session_labels (session_id TEXT NOT NULL, label TEXT NOT NULL,
+                    CREATE TABLE IF NOT EXISTS session_labels (session_id TEXT NOT NULL, label TEXT NOT NULL,
                         PRIMARY KEY (session_id, label));
-                    CREATE TABLE session_values (session_id TEXT NOT NULL, text TEXT NOT NULL, label TEXT NOT NULL,
+                    CREATE TABLE IF NOT EXISTS session_values (session_id TEXT NOT NULL, text TEXT NOT NULL, label TEXT NOT NULL,
                         PRIMARY KEY (session_id, text, label));
-                    CREATE TABLE session_trusted_texts (session_id TEXT NOT NULL, text TEXT NOT NULL,
+                    CREATE TABLE IF NOT EXISTS session_trusted_texts (session_id TEXT NOT NULL, text TEXT NOT NULL,
                         PRIMARY KEY (session_id, text));
                     """)
         }

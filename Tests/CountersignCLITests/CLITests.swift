@@ -19,10 +19,17 @@ struct CLI {
         let stderr: String
     }
 
-    static func run(_ arguments: [String], stdin: String? = nil, in directory: String? = nil) throws -> Result {
+    static func run(_ arguments: [String], stdin: String? = nil, in directory: String? = nil, home: String? = nil)
+        throws -> Result
+    {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if let home {
+            var environment = ProcessInfo.processInfo.environment
+            environment["HOME"] = home
+            process.environment = environment
+        }
         process.currentDirectoryURL = directory.map { URL(fileURLWithPath: $0) } ?? root
         let out = Pipe()
         let err = Pipe()

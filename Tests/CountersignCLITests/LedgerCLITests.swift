@@ -174,6 +174,42 @@ struct MultiProcessLedgerTests {
         #expect(report?["last_seq"] as? Int == 20_000)
     }
 
+    @Test func processesStartingTogetherOnANewLedgerAllSucceed() throws {
+        // They race to create the schema; opening happens under a shared lock, so none may fail.
+        for round in 0..<3 {
+            let dir = CLI.temporaryDirectory()
+            _ = try CLI.run(["keys", "generate"], in: dir)
+            let writers = try (0..<8).map { _ in
+                try start(["ledger", "bench", "--ledger", "new-\(round).sqlite", "--count", "20"], in: dir)
+            }
+            let hooks = try (0..<4).map { i -> Process in
+                let process = Process()
+                process.executableURL = CLI.binary
+                process.arguments = [
+                    "hook", "claude-code", "--policy",
+                    CLI.root.appendingPathComponent("examples/policies/claude-code.yaml").path,
+                ]
+                process.currentDirectoryURL = URL(fileURLWithPath: dir)
+                let input = Pipe()
+                process.standardInput = input
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                input.fileHandleForWriting.write(
+                    Data(
+                        #"{"session_id":"s","hook_event_name":"PreToolUse","tool_name":"Read","tool_input":{"file_path":"/a"},"tool_use_id":"t\#(i)"}"#
+                            .utf8))
+                try input.fileHandleForWriting.close()
+                return process
+            }
+            for process in writers + hooks { process.waitUntilExit() }
+            #expect(writers.allSatisfy { $0.terminationStatus == 0 }, "round \(round)")
+            #expect(hooks.allSatisfy { $0.terminationStatus == 0 }, "round \(round)")
+            let verify = try CLI.run(["verify", "new-\(round).sqlite", "--format", "json"], in: dir)
+            #expect(verify.stdout.contains(#""receipts" : 160"#), "\(verify.stdout)")
+        }
+    }
+
     @Test(arguments: ["killed.sqlite", "killed.jsonl"])
     func aKilledWriterLosesNoAcknowledgedReceipt(ledger: String) throws {
         let dir = CLI.temporaryDirectory()

@@ -113,3 +113,56 @@ struct CursorHookTests {
         #expect(try h.receipts().filter { $0.kind == "outcome" }.map(\.status) == ["executed", "unmediated"])
     }
 }
+
+@Suite("Every handled event answers in its schema")
+struct EveryEventTests {
+    @Test func claudeReportingEventsAreSilentAndRecorded() async throws {
+        let h = try HookHarness()
+        for event in ["SessionStart", "SessionEnd", "Stop"] {
+            #expect(try await h.call(HookHarness.payload(event)) == HookResult(stdout: "", stderr: "", exitCode: 0))
+        }
+        _ = try await h.call(HookHarness.payload("PreToolUse", tool: "Read", input: ["file_path": "/repo/x"], id: "r1"))
+        let failure = try await h.call(
+            HookHarness.payload(
+                "PostToolUseFailure", tool: "Read", input: ["file_path": "/repo/x"], id: "r1",
+                extra: ["error": "ENOENT"]))
+        #expect(failure == HookResult(stdout: "", stderr: "", exitCode: 0))
+        let denied = try await h.call(
+            HookHarness.payload(
+                "PermissionDenied", tool: "Bash", input: ["command": "curl x"], id: "d1",
+                extra: ["reason": "auto mode classifier"]))
+        #expect(denied.exitCode == 0 && denied.stdout.isEmpty)
+        let outcomes = try h.receipts().filter { $0.kind == "outcome" }
+        #expect(outcomes.map(\.status) == ["error", "permission_denied"])
+        #expect(outcomes.first?.error == "ENOENT")
+        #expect(outcomes.last?.error == "auto mode classifier")
+    }
+
+    @Test func cursorAfterEventsPairWithTheirDecisions() async throws {
+        let h = try HookHarness(policy: surfacePolicy)
+        func payload(_ event: String, _ fields: [String: JSONValue]) -> JSONValue {
+            var o: [String: JSONValue] = ["conversation_id": "c2", "hook_event_name": .string(event)]
+            for (k, v) in fields { o[k] = v }
+            return .object(o)
+        }
+        _ = try await h.call(
+            payload("beforeMCPExecution", ["server": "docs", "tool_name": "search", "tool_input": ["q": "x"]]),
+            dialect: .cursor)
+        _ = try await h.call(
+            payload(
+                "afterMCPExecution",
+                ["server": "docs", "tool_name": "search", "tool_input": ["q": "x"], "result_json": ["hits": 3]]),
+            dialect: .cursor)
+        _ = try await h.call(
+            payload(
+                "afterFileEdit", ["file_path": "/repo/a.swift", "edits": [["old_string": "a", "new_string": "b"]]]),
+            dialect: .cursor)
+        let outcomes = try h.receipts().filter { $0.kind == "outcome" }.map(\.status)
+        // The MCP call was an ask answered in Cursor's dialog; the edit had no before-event hook: unmediated.
+        #expect(outcomes == ["executed", "unmediated"])
+        #expect(
+            try h.receipts().contains {
+                $0.kind == "approval" && $0.body["approvals"]?.arrayValue?.first?["channel"] == "hook-native"
+            })
+    }
+}

@@ -1,0 +1,177 @@
+import CountersignCore
+import Foundation
+
+/// Wires `countersign hook` into an agent's settings file, and takes it out again.
+///
+/// Our entries are recognised by their command (`… hook <agent> …`), so installing twice changes nothing
+/// and uninstalling removes exactly those entries (and containers left empty), keeping everything else.
+public struct HookInstaller: Sendable {
+    public enum Scope: String, Sendable, CaseIterable { case user, project }
+
+    public let dialect: HookDialect
+    public let scope: Scope
+    public let home: String
+    public let project: String
+    /// The command the agent will run, e.g. `/usr/local/bin/countersign hook claude-code --policy /p/policy.yaml`.
+    public let command: String
+
+    public init(dialect: HookDialect, scope: Scope, home: String, project: String, command: String) {
+        self.dialect = dialect
+        self.scope = scope
+        self.home = home
+        self.project = project
+        self.command = command
+    }
+
+    /// The settings file for this agent and scope.
+    public var settingsPath: String {
+        let base = scope == .user ? home : project
+        switch dialect {
+        case .claudeCode: return base + "/.claude/settings.json"
+        case .codex: return base + "/.codex/hooks.json"
+        case .gemini: return base + "/.gemini/settings.json"
+        case .cursor: return base + "/.cursor/hooks.json"
+        }
+    }
+
+    /// The events we hook.
+    var events: [String] {
+        switch dialect {
+        case .claudeCode:
+            return [
+                "PreToolUse", "PermissionRequest", "PostToolUse", "PostToolUseFailure", "PermissionDenied",
+                "UserPromptSubmit",
+            ]
+        case .codex: return ["PreToolUse", "PermissionRequest", "PostToolUse", "UserPromptSubmit"]
+        case .gemini: return ["BeforeTool", "AfterTool", "BeforeAgent"]
+        case .cursor:
+            return [
+                "beforeShellExecution", "beforeMCPExecution", "beforeReadFile", "afterShellExecution",
+                "afterMCPExecution",
+                "afterFileEdit", "beforeSubmitPrompt",
+            ]
+        }
+    }
+
+    func entry(for event: String) -> JSONValue {
+        switch dialect {
+        case .cursor: return ["command": .string(command)]
+        default:
+            let hook: JSONValue = ["type": "command", "command": .string(command)]
+            let toolEvent = !["UserPromptSubmit", "BeforeAgent"].contains(event)
+            return toolEvent ? ["matcher": "*", "hooks": [hook]] : ["hooks": [hook]]
+        }
+    }
+
+    func isOurs(_ entry: JSONValue) -> Bool {
+        let marker = "hook \(dialect.rawValue)"
+        if entry["command"]?.stringValue?.contains(marker) == true { return true }
+        return entry["hooks"]?.arrayValue?.contains { $0["command"]?.stringValue?.contains(marker) == true } ?? false
+    }
+
+    public struct Change: Sendable {
+        public let path: String
+        public let before: String?
+        public let after: String?
+        public let backup: String?
+        public var changed: Bool { before != after }
+    }
+
+    public func install() throws -> Change {
+        let (original, text) = try read()
+        var root = original
+        var hooks = root["hooks"]?.objectValue ?? [:]
+        for event in events {
+            var list = hooks[event]?.arrayValue ?? []
+            if !list.contains(where: isOurs) { list.append(entry(for: event)) }
+            hooks[event] = .array(list)
+        }
+        root["hooks"] = .object(hooks)
+        if dialect == .cursor, root["version"] == nil { root["version"] = 1 }
+        return try write(root, original: original, text: text)
+    }
+
+    public func uninstall() throws -> Change {
+        let (original, text) = try read()
+        var root = original
+        if var hooks = root["hooks"]?.objectValue {
+            for (event, value) in hooks {
+                guard let list = value.arrayValue else { continue }
+                let kept = list.filter { !isOurs($0) }
+                if kept.count != list.count { hooks[event] = kept.isEmpty ? nil : .array(kept) }
+            }
+            root["hooks"] = hooks.isEmpty ? nil : .object(hooks)
+        }
+        if dialect == .cursor, root.count == 1, root["version"] == 1 { root["version"] = nil }
+        return try write(root, original: original, text: text)
+    }
+
+    func read() throws -> ([String: JSONValue], String?) {
+        guard let data = FileManager.default.contents(atPath: settingsPath) else { return ([:], nil) }
+        let text = String(decoding: data, as: UTF8.self)
+        if text.allSatisfy(\.isWhitespace) { return ([:], text) }
+        guard case .object(let object) = try JSONValue.parse(data) else {
+            throw InstallError("\(settingsPath) is not a JSON object; fix it or move it aside first")
+        }
+        return (object, text)
+    }
+
+    func write(_ root: [String: JSONValue], original: [String: JSONValue], text: String?) throws -> Change {
+        if root == original { return Change(path: settingsPath, before: text, after: text, backup: nil) }
+        let after = Self.pretty(.object(root))
+        var backup: String?
+        if let text {
+            backup = settingsPath + ".countersign-backup-" + Timestamp.now().replacingOccurrences(of: ":", with: "")
+            try Data(text.utf8).write(to: URL(fileURLWithPath: backup!))
+        }
+        let url = URL(fileURLWithPath: settingsPath)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if root.isEmpty {
+            // Nothing of the user's is left (we created the file): remove it rather than leave `{}`.
+            try? FileManager.default.removeItem(at: url)
+            return Change(path: settingsPath, before: text, after: nil, backup: backup)
+        }
+        try Data(after.utf8).write(to: url, options: .atomic)
+        return Change(path: settingsPath, before: text, after: after, backup: backup)
+    }
+
+    static func pretty(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self) + "\n"
+    }
+
+    /// A line diff for people: `-` removed, `+` added.
+    public static func diff(_ before: String?, _ after: String?) -> String {
+        let a = (before ?? "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let b = (after ?? "").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // Longest common subsequence, line by line (settings files are small).
+        var lcs = Array(repeating: Array(repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in stride(from: a.count - 1, through: 0, by: -1) {
+            for j in stride(from: b.count - 1, through: 0, by: -1) {
+                lcs[i][j] = a[i] == b[j] ? lcs[i + 1][j + 1] + 1 : max(lcs[i + 1][j], lcs[i][j + 1])
+            }
+        }
+        var out: [String] = []
+        var i = 0
+        var j = 0
+        while i < a.count || j < b.count {
+            if i < a.count, j < b.count, a[i] == b[j] {
+                i += 1
+                j += 1
+            } else if j < b.count, i == a.count || lcs[i][j + 1] >= lcs[i + 1][j] {
+                out.append("+ " + b[j])
+                j += 1
+            } else {
+                out.append("- " + a[i])
+                i += 1
+            }
+        }
+        return out.joined(separator: "\n")
+    }
+}
+
+public struct InstallError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
