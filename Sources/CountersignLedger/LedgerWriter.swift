@@ -37,11 +37,6 @@ public final class LedgerWriter: @unchecked Sendable {
         }
     }
 
-    /// Appends without group commit (one caller, in order).
-    public func appendNow(_ drafts: [ReceiptDraft]) throws -> [Receipt] {
-        try queue.sync { try store.append(drafts, sealer: sealer) }
-    }
-
     private func claimIdleWriter() -> Bool {
         lock.withLock {
             guard !draining && pending.isEmpty else { return false }

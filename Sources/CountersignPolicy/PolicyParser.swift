@@ -223,8 +223,8 @@ struct PolicyParser {
                 error(q.location, "quorum must be a whole number from 1 to 100")
             }
         }
-        requirement.reviewers = node["reviewers"].flatMap { stringList($0, what: "reviewers") } ?? []
-        requirement.groups = node["groups"].flatMap { stringList($0, what: "groups") } ?? []
+        requirement.reviewers = node["reviewers"].flatMap { scalarList($0, what: "reviewers") } ?? []
+        requirement.groups = node["groups"].flatMap { scalarList($0, what: "groups") } ?? []
         if let t = node["timeout"] {
             var seconds: Double?
             switch t.value {
@@ -240,7 +240,7 @@ struct PolicyParser {
             }
             requirement.timeoutSeconds = seconds
         }
-        if let c = node["channels"], let names = stringList(c, what: "channels") {
+        if let c = node["channels"], let names = scalarList(c, what: "channels") {
             for (offset, name) in names.enumerated() {
                 if let channel = ApprovalChannel(rawValue: name) {
                     requirement.channels.append(channel)
@@ -449,10 +449,6 @@ struct PolicyParser {
             return values.count == items.count ? values : nil
         }
         return scalar(node).map { [$0] }
-    }
-
-    mutating func stringList(_ node: SourceNode, what: String) -> [String]? {
-        scalarList(node, what: what)
     }
 
     /// Label names, each built in or declared.

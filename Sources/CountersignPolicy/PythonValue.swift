@@ -37,15 +37,6 @@ enum PythonValue {
         }
     }
 
-    static func leaves(_ value: JSONValue) -> [String] {
-        var result: [String] = []
-        _ = anyLeaf(value) {
-            result.append($0)
-            return false
-        }
-        return result
-    }
-
     /// `yaml.safe_dump(value, sort_keys=True).strip()`.
     static func yamlDump(_ value: JSONValue) -> String {
         let text = (try? Yams.serialize(node: node(value), sortKeys: true)) ?? CanonicalJSON.string(value)
