@@ -51,22 +51,37 @@ public final class Gate: Sendable {
     // MARK: - Deciding
 
     public func decide(_ envelope: ActionEnvelope) async -> GateDecision {
+        await decide(envelope, deferringAsk: false)
+    }
+
+    /// Decides without collecting a second key here: for adapters whose agent asks the human itself
+    /// (a Claude Code `ask`). An ask is recorded as `ask` with status `pending`; the agent's later report
+    /// (it ran, or it was denied) completes the record.
+    public func decideDeferringAsk(_ envelope: ActionEnvelope) async -> GateDecision {
+        await decide(envelope, deferringAsk: true)
+    }
+
+    func decide(_ envelope: ActionEnvelope, deferringAsk: Bool) async -> GateDecision {
         var session: SessionState?
         do {
             session = try loadSession(envelope.sessionID)
         } catch {
             return await failClosed(envelope, "cannot read session state: \(error)")
         }
-        let outcome = policy.evaluate(envelope, session: session)
+        let (outcome, labels) = policy.evaluateWithLabels(envelope, session: session)
         let sessionLabels = policy.registry.names(session?.labels ?? LabelSet())
-        let argumentLabels = policy.registry.names(policy.argumentLabels(for: envelope, session: session))
+        let argumentLabels = policy.registry.names(labels)
 
         var final: FinalDecision
         var reason = outcome.reason
         var approvals: [ApprovalRecord] = []
+        var recorded: String?  // what the receipt says when it is not the final decision
         switch outcome.decision {
         case .allow: final = .allow
         case .deny: final = .deny
+        case .ask where deferringAsk:
+            final = .deny  // not ours to run: the agent asks its human and reports back
+            recorded = "ask"
         case .ask:
             let requirement = outcome.approvals ?? ApprovalRequirement()
             let request = ApprovalRequest(
@@ -81,14 +96,14 @@ public final class Gate: Sendable {
             draft.policy = reference(outcome)
             return draft
         }
-        var draft = ReceiptDraft.forAction(
-            envelope, kind: .decision, status: final.allowsExecution ? "authorized" : "blocked", redactor: redactor)
+        let status = recorded != nil ? "pending" : final.allowsExecution ? "authorized" : "blocked"
+        var draft = ReceiptDraft.forAction(envelope, kind: .decision, status: status, redactor: redactor)
         draft.sessionLabels = sessionLabels
         draft.argumentLabels = argumentLabels
         draft.policy = reference(outcome)
-        draft.decision = final.rawValue
+        draft.decision = recorded ?? final.rawValue
         draft.approvals = approvals
-        if !final.allowsExecution { draft.error = "\(final.rawValue) via rule '\(outcome.ruleID)': \(reason)" }
+        if !final.allowsExecution { draft.error = "\(draft.decision!) via rule '\(outcome.ruleID)': \(reason)" }
         drafts.append(draft)
         do {
             let receipts = try await writer.append(drafts)
@@ -105,51 +120,12 @@ public final class Gate: Sendable {
         }
     }
 
-    /// Decides without collecting a second key here: for adapters whose agent asks the human itself
-    /// (a Claude Code `ask`). An ask is recorded as `ask` with status `pending`; the agent's later report
-    /// (it ran, or it was denied) completes the record.
-    public func decideDeferringAsk(_ envelope: ActionEnvelope) async -> GateDecision {
-        var session: SessionState?
-        do {
-            session = try loadSession(envelope.sessionID)
-        } catch {
-            return await failClosed(envelope, "cannot read session state: \(error)")
-        }
-        let outcome = policy.evaluate(envelope, session: session)
-        let sessionLabels = policy.registry.names(session?.labels ?? LabelSet())
-        let argumentLabels = policy.registry.names(policy.argumentLabels(for: envelope, session: session))
-        let final: FinalDecision = outcome.decision == .allow ? .allow : .deny
-        var draft = ReceiptDraft.forAction(
-            envelope, kind: .decision,
-            status: outcome.decision == .ask ? "pending" : (final == .allow ? "authorized" : "blocked"),
-            redactor: redactor)
-        draft.sessionLabels = sessionLabels
-        draft.argumentLabels = argumentLabels
-        draft.policy = reference(outcome)
-        draft.decision = outcome.decision == .ask ? "ask" : final.rawValue
-        if outcome.decision != .allow {
-            draft.error = "\(outcome.decision.rawValue) via rule '\(outcome.ruleID)': \(outcome.reason)"
-        }
-        do {
-            let receipt = try await writer.append([draft]).last
-            return GateDecision(
-                envelope: envelope, outcome: outcome, finalDecision: final, reason: outcome.reason, approvals: [],
-                sessionLabels: sessionLabels, argumentLabels: argumentLabels, receipt: receipt, internalError: nil)
-        } catch {
-            return GateDecision(
-                envelope: envelope, outcome: outcome, finalDecision: .deny,
-                reason: "the ledger could not record the decision",
-                approvals: [], sessionLabels: sessionLabels, argumentLabels: argumentLabels, receipt: nil,
-                internalError: "ledger: \(error)")
-        }
-    }
-
     /// Records what an agent reports after the fact: that a tool ran (or failed), labelling its output.
     /// `mediated` is false when no decision allowed it first (a skipped or ignored hook).
     @discardableResult
     public func recordReportedOutcome(
         _ envelope: ActionEnvelope, status: String, result: JSONValue?, error: String?, decision: String?,
-        approval: ApprovalRecord? = nil
+        approval: ApprovalRecord? = nil, policyOutcome: PolicyOutcome? = nil
     ) async throws -> Receipt {
         var labels: [String] = []
         if let result, let sessions, let id = envelope.sessionID {
@@ -171,6 +147,7 @@ public final class Gate: Sendable {
         }
         var draft = ReceiptDraft.forAction(envelope, kind: .outcome, status: status, redactor: redactor)
         draft.decision = decision
+        draft.policy = policyOutcome.map(reference)
         draft.result = result.map { ResultRecord(value: $0, labels: labels) }
         draft.error = error
         drafts.append(draft)
@@ -254,25 +231,9 @@ public final class Gate: Sendable {
     public func recordOutcome(
         of decision: GateDecision, status: String, result: JSONValue? = nil, error: String? = nil
     ) async throws -> Receipt {
-        let envelope = decision.envelope
-        var labels: [String] = []
-        if let result {
-            var session = try loadSession(envelope.sessionID)
-            let outputLabels = policy.outputLabels(for: envelope, session: session)
-            labels = policy.registry.names(outputLabels)
-            if var state = session {
-                let before = state
-                state.recordOutput(result, labels: outputLabels)
-                try sessions?.save(state, since: before)
-                session = state
-            }
-        }
-        var draft = ReceiptDraft.forAction(envelope, kind: .outcome, status: status, redactor: redactor)
-        draft.decision = decision.finalDecision.rawValue
-        draft.policy = reference(decision.outcome)
-        draft.result = result.map { ResultRecord(value: $0, labels: labels) }
-        draft.error = error
-        return try await writer.append([draft]).last!
+        try await recordReportedOutcome(
+            decision.envelope, status: status, result: result, error: error,
+            decision: decision.finalDecision.rawValue, policyOutcome: decision.outcome)
     }
 
     /// Records text the user typed as trusted provenance for the session.

@@ -138,6 +138,21 @@ public struct Policy: Sendable {
     /// Decides one action: the first rule whose every check holds, else the default decision.
     public func evaluate(_ envelope: ActionEnvelope, session: SessionState? = nil) -> PolicyOutcome {
         var context = EvaluationContext(envelope: envelope, session: session, registry: document.registry)
+        return evaluate(&context)
+    }
+
+    /// Decides and returns the arguments' labels too (for the receipt), from one evaluation context, so
+    /// labels a rule already computed are not computed again.
+    public func evaluateWithLabels(_ envelope: ActionEnvelope, session: SessionState?) -> (
+        outcome: PolicyOutcome, argumentLabels: LabelSet
+    ) {
+        var context = EvaluationContext(envelope: envelope, session: session, registry: document.registry)
+        let outcome = evaluate(&context)
+        return (outcome, context.argumentLabels())
+    }
+
+    func evaluate(_ context: inout EvaluationContext) -> PolicyOutcome {
+        let envelope = context.envelope
         let fields = ActionEnvelopeFields(
             actor: envelope.actor, surface: envelope.surface, tool: envelope.tool, intent: envelope.intent)
         let match = rules.withUnsafeBufferPointer { rules in
@@ -164,12 +179,6 @@ public struct Policy: Sendable {
     public func matchingLabelSources(for envelope: ActionEnvelope, session: SessionState? = nil) -> [String] {
         var context = EvaluationContext(envelope: envelope, session: session, registry: document.registry)
         return labelSources.filter { $0.matchers.allSatisfy { $0.matches(&context) } }.map(\.id)
-    }
-
-    /// Labels the action's arguments carry (from the envelope and the session's value provenance).
-    public func argumentLabels(for envelope: ActionEnvelope, session: SessionState?) -> LabelSet {
-        var context = EvaluationContext(envelope: envelope, session: session, registry: document.registry)
-        return context.argumentLabels()
     }
 
     /// A fresh session whose labels use this policy's label names.
