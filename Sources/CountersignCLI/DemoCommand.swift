@@ -61,6 +61,7 @@ struct DemoCommand: AsyncParsableCommand {
             when: {tool: shell.exec, command_matches: [rm -rf]}
             decision: deny
             reason: Recursive deletes are denied.
+
         """#
 
     func run() async throws {

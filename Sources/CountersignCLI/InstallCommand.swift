@@ -67,6 +67,7 @@ struct InstallCommand: ParsableCommand {
           - id: read_only_commands
             when: {surface: shell, arg_regex: {command: "^\\s*(ls|pwd|cat|head|tail|wc|git (status|diff|log|show|branch))(\\s[^;&|`$<>]*)?$"}}
             decision: allow
+
         """#
 
     func run() throws {
