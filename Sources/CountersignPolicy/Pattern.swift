@@ -190,38 +190,34 @@ public struct Pattern: @unchecked Sendable {
 
     private static func splitTopLevel(_ p: ArraySlice<Unicode.Scalar>) -> [ArraySlice<Unicode.Scalar>] {
         var branches: [ArraySlice<Unicode.Scalar>] = []
-        var depth = 0
         var start = p.startIndex
-        var i = p.startIndex
-        var inClass = false
-        while i < p.endIndex {
-            let c = p[i]
-            if c == "\\" {
-                i += 2
-                continue
-            }
-            if inClass {
-                if c == "]" { inClass = false }
-            } else if c == "[" {
-                inClass = true
-                if i + 1 < p.endIndex, p[i + 1] == "]" { i += 1 }
-            } else if c == "(" {
-                depth += 1
-            } else if c == ")" {
-                depth -= 1
-            } else if c == "|" && depth == 0 {
+        scanStructure(p, from: p.startIndex) { i, c, depth in
+            if c == "|" && depth == 0 {
                 branches.append(p[start..<i])
                 start = i + 1
             }
-            i += 1
+            return true
         }
         branches.append(p[start..<p.endIndex])
         return branches
     }
 
     private static func matchingParen(_ p: ArraySlice<Unicode.Scalar>, _ open: Int) -> Int? {
+        var close: Int?
+        scanStructure(p, from: open) { i, c, depth in
+            if c == ")" && depth == 1 { close = i }
+            return close == nil
+        }
+        return close
+    }
+
+    /// Walks the pattern's structural characters — skipping escapes and character classes (where a `]`
+    /// first is a member) — with the group depth before each; `body` returns false to stop.
+    private static func scanStructure(
+        _ p: ArraySlice<Unicode.Scalar>, from start: Int, _ body: (Int, Unicode.Scalar, Int) -> Bool
+    ) {
         var depth = 0
-        var i = open
+        var i = start
         var inClass = false
         while i < p.endIndex {
             let c = p[i]
@@ -233,15 +229,15 @@ public struct Pattern: @unchecked Sendable {
                 if c == "]" { inClass = false }
             } else if c == "[" {
                 inClass = true
-            } else if c == "(" {
-                depth += 1
-            } else if c == ")" {
-                depth -= 1
-                if depth == 0 { return i }
+                if i + 1 < p.endIndex, p[i + 1] == "^" { i += 1 }
+                if i + 1 < p.endIndex, p[i + 1] == "]" { i += 1 }
+            } else {
+                guard body(i, c, depth) else { return }
+                if c == "(" { depth += 1 }
+                if c == ")" { depth -= 1 }
             }
             i += 1
         }
-        return nil
     }
 }
 
