@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
     ],
     targets: [
         // Core: envelope, JSON values, labels, decisions, canonical JSON and hashing.
@@ -57,6 +58,15 @@ let package = Package(
             name: "CountersignHooks",
             dependencies: ["CountersignCore", "CountersignPolicy", "CountersignLedger", "CountersignGate"]
         ),
+        // Adapter: the MCP stdio proxy (newline-delimited JSON-RPC over swift-nio pipes).
+        .target(
+            name: "CountersignMCP",
+            dependencies: [
+                "CountersignCore", "CountersignPolicy", "CountersignProvenance", "CountersignLedger", "CountersignGate",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // Reports: timeline, Markdown, the self-contained HTML viewer, replay under another policy.
         .target(
             name: "CountersignReports",
@@ -67,7 +77,7 @@ let package = Package(
             name: "CountersignCLI",
             dependencies: [
                 "CountersignCore", "CountersignPolicy", "CountersignProvenance", "CountersignLedger", "CountersignGate",
-                "CountersignReports", "CountersignHooks",
+                "CountersignReports", "CountersignHooks", "CountersignMCP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -99,6 +109,10 @@ let package = Package(
                 "CountersignHooks", "CountersignGate", "CountersignLedger", "CountersignPolicy",
                 "CountersignProvenance",
             ]
+        ),
+        .testTarget(
+            name: "CountersignMCPTests",
+            dependencies: ["CountersignMCP", "CountersignGate", "CountersignLedger", "CountersignPolicy"]
         ),
         .testTarget(name: "CountersignCLITests", dependencies: ["CountersignCLI", "countersign"]),
     ],

@@ -23,6 +23,17 @@ public enum ByteSearch {
         }
     }
 
+    /// Whether the bytes `needle` occur in `haystack`.
+    public static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        if needle.isEmpty { return true }
+        return haystack.withUnsafeBufferPointer { hb in
+            needle.withUnsafeBufferPointer { nb in
+                guard nb.count <= hb.count, let hp = hb.baseAddress, let np = nb.baseAddress else { return false }
+                return find(hp, hb.count, np, nb.count)
+            }
+        }
+    }
+
     /// The byte offset of the first `needle` in `haystack`.
     public static func offset(of needle: String, in haystack: String) -> Int? {
         var h = haystack

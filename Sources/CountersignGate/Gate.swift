@@ -30,13 +30,14 @@ public struct GateDecision: Sendable {
 public final class Gate: Sendable {
     public let policy: Policy
     public let writer: LedgerWriter
-    public let sessions: SessionStore?
+    public let sessions: (any SessionBackend)?
     public let providers: [any ApprovalProvider]
     /// Seconds an approval may take when the rule does not say (`ask->expired` after).
     public let defaultApprovalTimeout: Double
 
     public init(
-        policy: Policy, writer: LedgerWriter, sessions: SessionStore? = nil, providers: [any ApprovalProvider] = [],
+        policy: Policy, writer: LedgerWriter, sessions: (any SessionBackend)? = nil,
+        providers: [any ApprovalProvider] = [],
         defaultApprovalTimeout: Double = 300
     ) {
         self.policy = policy
@@ -50,18 +51,21 @@ public final class Gate: Sendable {
 
     // MARK: - Deciding
 
-    public func decide(_ envelope: ActionEnvelope) async -> GateDecision {
-        await decide(envelope, deferringAsk: false)
+    /// Decides; an ask is put to `providers` (default: the Gate's own) for a second key.
+    public func decide(_ envelope: ActionEnvelope, providers: [any ApprovalProvider]? = nil) async -> GateDecision {
+        await decide(envelope, deferringAsk: false, providers: providers ?? self.providers)
     }
 
     /// Decides without collecting a second key here: for adapters whose agent asks the human itself
     /// (a Claude Code `ask`). An ask is recorded as `ask` with status `pending`; the agent's later report
     /// (it ran, or it was denied) completes the record.
     public func decideDeferringAsk(_ envelope: ActionEnvelope) async -> GateDecision {
-        await decide(envelope, deferringAsk: true)
+        await decide(envelope, deferringAsk: true, providers: [])
     }
 
-    func decide(_ envelope: ActionEnvelope, deferringAsk: Bool) async -> GateDecision {
+    func decide(_ envelope: ActionEnvelope, deferringAsk: Bool, providers: [any ApprovalProvider]) async
+        -> GateDecision
+    {
         var session: SessionState?
         do {
             session = try loadSession(envelope.sessionID)
@@ -86,7 +90,7 @@ public final class Gate: Sendable {
             let requirement = outcome.approvals ?? ApprovalRequirement()
             let request = ApprovalRequest(
                 envelope: envelope, outcome: outcome, requirement: requirement, argumentLabels: argumentLabels)
-            (final, approvals, reason) = await secondKey(request)
+            (final, approvals, reason) = await secondKey(request, providers: providers)
         }
 
         var drafts: [ReceiptDraft] = approvals.map { vote in
@@ -155,7 +159,9 @@ public final class Gate: Sendable {
     }
 
     /// Collects votes until the quorum of distinct allowed reviewers, a rejection, or the deadline.
-    func secondKey(_ request: ApprovalRequest) async -> (FinalDecision, [ApprovalRecord], String) {
+    func secondKey(_ request: ApprovalRequest, providers: [any ApprovalProvider]) async -> (
+        FinalDecision, [ApprovalRecord], String
+    ) {
         let requirement = request.requirement
         let wanted = requirement.channels.map(\.rawValue)
         let offered = providers.filter { provider in
@@ -184,6 +190,9 @@ public final class Gate: Sendable {
                     vote.note = "\(vote.reviewer) is not an allowed reviewer for this rule"
                 }
                 votes.append(vote)
+                if vote.verdict == .expire {
+                    return (.askExpired, votes, "the second key was not given in time")
+                }
                 if vote.verdict == .reject {
                     return (.askRejected, votes, "rejected by \(vote.reviewer) (\(vote.channel))")
                 }
@@ -234,6 +243,17 @@ public final class Gate: Sendable {
         try await recordReportedOutcome(
             decision.envelope, status: status, result: result, error: error,
             decision: decision.finalDecision.rawValue, policyOutcome: decision.outcome)
+    }
+
+    /// Records something an adapter observed that is not an action: a protocol session's identity, a tool
+    /// descriptor pinned, changed or flagged.
+    @discardableResult
+    public func recordEvent(
+        sessionID: String?, status: String, error: String? = nil, fields: [String: JSONValue]
+    ) async throws -> Receipt {
+        var draft = ReceiptDraft(kind: .event, status: status, sessionID: sessionID, error: error)
+        draft.extra = ["event": redactor.redact(.object(fields))]
+        return try await writer.append([draft]).last!
     }
 
     /// Records text the user typed as trusted provenance for the session.

@@ -55,36 +55,7 @@ enum ToolMapping {
                     target: string("path", "url", "command"), risk: [])
             }
         }
-        mapped.risk.formUnion(riskTags(input))
+        mapped.risk.formUnion(RiskTags.scan(input))
         return mapped
-    }
-
-    /// Risk tags read from every string of the input.
-    static func riskTags(_ input: [String: JSONValue]) -> Set<String> {
-        var tags: Set<String> = []
-        JSONValue.object(input).forEachString { text in
-            let lower = text.lowercased()
-            if lower.contains("rm -rf") || lower.contains("rm -fr") || lower.contains("git reset --hard") {
-                tags.insert("destructive")
-            }
-            if lower.contains("git push") { tags.formUnion(["git", "network"]) }
-            if lower.contains("http://") || lower.contains("https://") || lower.contains("curl ")
-                || lower.contains("wget ")
-            {
-                tags.insert("network")
-            }
-            if lower.contains(".env") || lower.contains("/.ssh/") || lower.contains("id_rsa") || lower.contains(".pem")
-            {
-                tags.formUnion(["secrets", "critical-file"])
-            }
-            if lower.contains("kubectl apply") || lower.contains("terraform apply") { tags.insert("prod") }
-        }
-        for key in input.keys where isSecretKey(key) { tags.insert("secrets") }
-        return tags
-    }
-
-    static func isSecretKey(_ key: String) -> Bool {
-        let lower = key.lowercased()
-        return ["password", "secret", "token", "api_key", "apikey", "authorization"].contains { lower.contains($0) }
     }
 }

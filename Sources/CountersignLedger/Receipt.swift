@@ -95,6 +95,9 @@ public struct ReceiptDraft: Sendable, Hashable {
         case approval
         /// What happened when the action ran (or that it ran unmediated).
         case outcome
+        /// Something an adapter observed that is not an action (an MCP session's identity, a tool
+        /// descriptor pinned, changed or flagged); the details are under `event`.
+        case event
         /// Written by retention: what was pruned, so the remaining chain still verifies.
         case checkpoint
     }

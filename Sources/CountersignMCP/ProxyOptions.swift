@@ -1,0 +1,47 @@
+import Foundation
+
+/// How `ask` decisions get their second key in the proxy.
+public enum ApprovalMode: String, CaseIterable, Sendable {
+    /// Elicitation (or `input_required`) when the client can, else the terminal, else rejected.
+    case auto
+    /// Only through the client; a client without the capability gets a rejection.
+    case elicitation
+    /// Only on the controlling terminal.
+    case tty
+    case autoApprove = "auto-approve"
+    case autoDeny = "auto-deny"
+}
+
+public struct ProxyOptions: Sendable {
+    /// The server's command line, as given after `--`.
+    public var serverCommand: [String]
+    /// Longest JSON-RPC line accepted from either side.
+    public var maximumMessageBytes: Int
+    /// How long a forwarded request may wait for the server's answer.
+    public var downstreamTimeout: Duration
+    public var approvalMode: ApprovalMode
+    public var ttyPath: String
+    /// How long the server may take to exit after its stdin closes before it is terminated.
+    public var shutdownGrace: Duration
+
+    public init(
+        serverCommand: [String], maximumMessageBytes: Int = 4 * 1024 * 1024,
+        downstreamTimeout: Duration = .seconds(120),
+        approvalMode: ApprovalMode = .auto, ttyPath: String = "/dev/tty", shutdownGrace: Duration = .seconds(2)
+    ) {
+        self.serverCommand = serverCommand
+        self.maximumMessageBytes = maximumMessageBytes
+        self.downstreamTimeout = downstreamTimeout
+        self.approvalMode = approvalMode
+        self.ttyPath = ttyPath
+        self.shutdownGrace = shutdownGrace
+    }
+}
+
+/// Where the session's messages go; the stdio transport writes them to pipes.
+public protocol ProxyOutlet: Sendable {
+    func toClient(_ line: [UInt8]) async
+    func toServer(_ line: [UInt8]) async
+    /// Something worth a line in the proxy's log (never sent to either peer).
+    func log(_ message: String)
+}

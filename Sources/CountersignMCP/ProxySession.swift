@@ -1,0 +1,316 @@
+import CountersignCore
+import CountersignGate
+import CountersignLedger
+import CountersignPolicy
+import Foundation
+
+/// One client ↔ server MCP session through the Gate, independent of the transport: the stdio
+/// transport feeds it frames from both sides and writes what it emits.
+///
+/// Mediated requests run as their own tasks, so a call waiting for a second key never stops the
+/// client's other messages (including the answer to that very elicitation).
+public actor ProxySession {
+    let gate: Gate
+    let options: ProxyOptions
+    let pins: DescriptorPins?
+    let outlet: any ProxyOutlet
+    let runID: String
+    let approvalState = ApprovalState()
+
+    // What the handshake (or the 2026-07-28 `_meta`) told us.
+    var clientInfo: JSONValue?
+    var clientCapabilities: JSONValue?
+    var serverInfo: JSONValue?
+    var protocolVersion: String?
+    /// A 2026-07-28 (stateless) client: asks go back as `input_required` results.
+    var modern = false
+    var frozenSessionID: String?
+
+    /// Descriptors seen in list results, by kind then name, with what was found wrong with them.
+    var descriptors: [String: [String: Descriptor]] = [:]
+    /// Client requests forwarded to the server and not answered yet.
+    var pending: [JSONValue: Pending] = [:]
+    /// The proxy's own elicitation requests waiting for the client's answer.
+    var elicitations: [JSONValue: CheckedContinuation<JSONValue?, Never>] = [:]
+    var nextElicitation = 0
+    /// Approvals carried over a server's own `input_required` round trip, by call binding.
+    var grants: [String: [ApprovalRecord]] = [:]
+    var mediating = 0
+    var idleWaiters: [CheckedContinuation<Void, Never>] = []
+
+    struct Descriptor {
+        let value: JSONValue
+        let hash: String
+        let findings: [String]
+    }
+
+    enum PendingKind {
+        case initialize
+        case discover
+        case list(String)
+        case mediated(GateDecision, binding: String)
+        case other
+    }
+
+    struct Pending {
+        let method: String
+        let kind: PendingKind
+        let deadline: ContinuousClock.Instant
+    }
+
+    public init(gate: Gate, options: ProxyOptions, pins: DescriptorPins?, outlet: any ProxyOutlet) {
+        self.gate = gate
+        self.options = options
+        self.pins = pins
+        self.outlet = outlet
+        self.runID = String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12))
+    }
+
+    // MARK: - From the client
+
+    public func fromClient(_ frame: Frame) async {
+        guard let value = await parse(frame, from: "client") else { return }
+        if case .array(let batch) = value {
+            // 2025-03-26 batches: each member is handled (and answered) on its own.
+            if batch.isEmpty { await reply(JSONRPCError.invalidRequest("empty batch").response()) }
+            for member in batch { await clientMessage(member, raw: nil) }
+        } else {
+            await clientMessage(value, raw: frame.bytes)
+        }
+    }
+
+    func clientMessage(_ value: JSONValue, raw: [UInt8]?) async {
+        let message: JSONRPCMessage
+        do {
+            message = try JSONRPCMessage(value)
+        } catch {
+            await reply(error.response())
+            return
+        }
+        switch message {
+        case .request(let id, let method, let params):
+            noteRequestMeta(params)
+            switch MethodTable.clientRequest(method) {
+            case .mediated:
+                mediating += 1
+                Task { await self.mediate(id: id, method: method, params: params) }
+            case .passthrough:
+                let kind: PendingKind =
+                    switch method {
+                    case "initialize": .initialize
+                    case "server/discover": .discover
+                    case _ where MethodTable.lists[method] != nil: .list(method)
+                    default: .other
+                    }
+                if method == "initialize" { noteInitialize(params) }
+                await forward(id: id, method: method, kind: kind, params: params, raw: raw)
+            case .refused:
+                await reply(
+                    JSONRPCError(
+                        code: JSONRPCError.methodNotFoundCode,
+                        message: "Method not found: '\(TerminalSafe.neutralise(String(method.prefix(80))))' is not in "
+                            + "Countersign's MCP method table"
+                    ).response(id: id))
+            }
+        case .notification(let method, let params):
+            guard MethodTable.clientNotifications.contains(method) else {
+                outlet.log("dropped client notification \(TerminalSafe.neutralise(String(method.prefix(80))))")
+                return
+            }
+            await sendToServer(params: params, message: message, raw: raw)
+        case .result(let id, _), .error(let id, _):
+            if let waiter = elicitations.removeValue(forKey: id) {
+                waiter.resume(returning: value)
+            } else {
+                await sendToServer(params: nil, message: message, raw: raw)
+            }
+        }
+    }
+
+    /// Forwards a pass-through request and remembers it until the server answers.
+    func forward(id: JSONValue, method: String, kind: PendingKind, params: JSONValue?, raw: [UInt8]?) async {
+        guard pending[id] == nil else {
+            await reply(JSONRPCError.invalidRequest("id is already in use by a pending request").response(id: id))
+            return
+        }
+        pending[id] = Pending(method: method, kind: kind, deadline: .now + options.downstreamTimeout)
+        await sendToServer(params: params, message: .request(id: id, method: method, params: params), raw: raw)
+    }
+
+    /// Sends a client message on, without anything the proxy or the client addressed to Countersign.
+    func sendToServer(params: JSONValue?, message: JSONRPCMessage, raw: [UInt8]?) async {
+        if let raw, !Self.mentionsCountersign(raw) {
+            await outlet.toServer(raw)
+            return
+        }
+        var message = message
+        switch message {
+        case .request(let id, let method, let params):
+            message = .request(id: id, method: method, params: params.map(Self.stripped))
+        case .notification(let method, let params):
+            message = .notification(method: method, params: params.map(Self.stripped))
+        default: break
+        }
+        await outlet.toServer(Array(message.line.utf8))
+    }
+
+    static func mentionsCountersign(_ raw: [UInt8]) -> Bool {
+        ByteSearch.contains(raw, Array("ountersign".utf8))
+    }
+
+    /// `params` without the proxy's own keys: `countersign`, `_countersign` and `_meta` entries under
+    /// `countersign/` or `dev.countersign/`.
+    static func stripped(_ params: JSONValue) -> JSONValue {
+        guard case .object(var object) = params else { return params }
+        object["countersign"] = nil
+        object["_countersign"] = nil
+        if case .object(var meta) = object["_meta"] {
+            for key in meta.keys where key.hasPrefix("countersign/") || key.hasPrefix("dev.countersign/") {
+                meta[key] = nil
+            }
+            object["_meta"] = .object(meta)
+        }
+        return .object(object)
+    }
+
+    // MARK: - Answers to the client
+
+    func reply(_ message: JSONRPCMessage) async {
+        await outlet.toClient(Array(message.line.utf8))
+    }
+
+    /// Parses one frame; malformed or oversized input is answered (client) or logged (server).
+    func parse(_ frame: Frame, from side: String) async -> JSONValue? {
+        let error: JSONRPCError
+        switch frame {
+        case .oversized(let bytes):
+            error = JSONRPCError(
+                code: JSONRPCError.messageTooLargeCode,
+                message: "message of \(bytes) bytes exceeds the \(options.maximumMessageBytes)-byte limit")
+        case .line(let bytes):
+            if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return nil }
+            do {
+                return try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+                    try JSONValue.parse(buffer)
+                }
+            } catch let failure {
+                error = JSONRPCError(code: JSONRPCError.parseErrorCode, message: "Parse error: \(failure)")
+            }
+        }
+        if side == "client" {
+            await reply(error.response())
+        } else {
+            outlet.log("ignored a message from the server: \(error.message)")
+        }
+        return nil
+    }
+
+    // MARK: - Identity
+
+    func noteInitialize(_ params: JSONValue?) {
+        clientInfo = params?["clientInfo"]
+        clientCapabilities = params?["capabilities"]
+        protocolVersion = params?["protocolVersion"]?.stringValue
+        modern = false
+    }
+
+    /// 2026-07-28 requests carry the protocol version, client info and capabilities in `_meta`.
+    func noteRequestMeta(_ params: JSONValue?) {
+        guard let meta = params?["_meta"]?.objectValue,
+            let version = meta["io.modelcontextprotocol/protocolVersion"]?.stringValue
+        else { return }
+        modern = true
+        protocolVersion = version
+        if let info = meta["io.modelcontextprotocol/clientInfo"] { clientInfo = info }
+        if let capabilities = meta["io.modelcontextprotocol/clientCapabilities"] { clientCapabilities = capabilities }
+    }
+
+    var serverName: String {
+        serverInfo?["name"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+            ?? options.serverCommand.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "mcp-server"
+    }
+
+    var clientName: String { clientInfo?["name"]?.stringValue ?? "mcp-client" }
+
+    /// Pins are per server command line: a server cannot dodge its pins by renaming itself.
+    var serverIdentity: String { options.serverCommand.joined(separator: " ") }
+
+    /// `mcp:<client>:<server>:<run>`, fixed at the first mediated call so taint never splits.
+    var sessionID: String {
+        if let frozenSessionID { return frozenSessionID }
+        func slug(_ s: String) -> String {
+            let mapped = s.lowercased().map { ch -> Character in
+                ch.isASCII && (ch.isLetter || ch.isNumber || ch == "-" || ch == "_" || ch == ".") ? ch : "-"
+            }
+            return String(String(mapped).trimmingCharacters(in: CharacterSet(charactersIn: "-")).prefix(64))
+        }
+        let id = "mcp:\(slug(clientName)):\(slug(serverName)):\(runID)"
+        frozenSessionID = id
+        return id
+    }
+
+    var clientCanElicit: Bool {
+        guard let elicitation = clientCapabilities?["elicitation"]?.objectValue else { return false }
+        return elicitation.isEmpty || elicitation["form"] != nil
+    }
+
+    // MARK: - Shutdown
+
+    /// Waits until no mediated call is being decided and no forwarded request is unanswered, or `limit`.
+    public func waitUntilIdle(limit: Duration) async {
+        let deadline = ContinuousClock.now + limit
+        while (mediating > 0 || !pending.isEmpty) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// Expires forwarded requests past the downstream timeout; the transport calls this periodically.
+    public func sweep(now: ContinuousClock.Instant = .now) async {
+        for (id, request) in pending where request.deadline <= now {
+            pending[id] = nil
+            await outlet.toServer(
+                Array(
+                    JSONRPCMessage.notification(
+                        method: "notifications/cancelled",
+                        params: ["requestId": id, "reason": "timed out in the Countersign proxy"]
+                    ).line.utf8))
+            await fail(
+                id: id, request: request, status: "timeout",
+                error: JSONRPCError(
+                    code: JSONRPCError.downstreamTimeoutCode,
+                    message: "the MCP server did not answer \(request.method) within \(options.downstreamTimeout)"))
+        }
+    }
+
+    /// The server's output closed: every unanswered request fails (recorded), and no more will come.
+    public func serverClosed() async {
+        let open = pending
+        pending.removeAll()
+        for (id, request) in open {
+            await fail(
+                id: id, request: request, status: "protocol_error",
+                error: JSONRPCError(
+                    code: JSONRPCError.downstreamFailedCode, message: "the MCP server exited before answering"))
+        }
+        for (_, waiter) in elicitations { waiter.resume(returning: nil) }
+        elicitations.removeAll()
+    }
+
+    func fail(id: JSONValue, request: Pending, status: String, error: JSONRPCError) async {
+        if case .mediated(let decision, _) = request.kind {
+            do {
+                try await gate.recordOutcome(of: decision, status: status, error: error.message)
+            } catch {
+                outlet.log("could not record the outcome of \(request.method): \(error)")
+            }
+        }
+        await reply(error.response(id: id))
+    }
+}
+
+extension Frame {
+    var bytes: [UInt8]? {
+        if case .line(let bytes) = self { return bytes }
+        return nil
+    }
+}

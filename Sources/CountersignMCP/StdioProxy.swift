@@ -1,0 +1,213 @@
+import CountersignGate
+import Foundation
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The stdio transport: the client on this process's stdin/stdout, the server as a child process, both
+/// as non-blocking swift-nio pipe channels framed into lines.
+public enum StdioProxy {
+    public struct Paths: Sendable {
+        /// The server's stderr is appended here.
+        public var serverLog: String
+        /// The proxy's own notes (dropped messages, record failures).
+        public var proxyLog: String
+
+        public init(serverLog: String, proxyLog: String) {
+            self.serverLog = serverLog
+            self.proxyLog = proxyLog
+        }
+    }
+
+    typealias Channel = NIOAsyncChannel<Frame, ByteBuffer>
+
+    /// Runs until the client closes its side (then the server gets EOF, a grace period, and a signal) or
+    /// the server exits. Returns the server's exit status.
+    public static func run(
+        gate: Gate, options: ProxyOptions, pins: DescriptorPins?, allowEnvironment: [String], paths: Paths,
+        clientInput: Int32 = 0, clientOutput: Int32 = 1
+    ) async throws -> Int32 {
+        let log = ProxyLog(path: paths.proxyLog)
+        let child = try ChildProcess.spawn(
+            options.serverCommand, allowEnvironment: allowEnvironment, stderrPath: paths.serverLog)
+        log.write("started \(options.serverCommand.joined(separator: " ")) as pid \(child.pid)")
+        let exit = Task { await child.waitForExit() }
+
+        let maximum = options.maximumMessageBytes
+        let client: Channel
+        let server: Channel
+        do {
+            client = try await channel(
+                input: pipeable(clientInput, reading: true), output: pipeable(clientOutput, reading: false),
+                maximum: maximum)
+            server = try await channel(input: child.stdoutFD, output: child.stdinFD, maximum: maximum)
+        } catch {
+            child.signal(SIGKILL)
+            throw error
+        }
+
+        try await client.executeThenClose { clientIn, clientOut in
+            try await server.executeThenClose { serverIn, serverOut in
+                let outlet = PipeOutlet(client: clientOut, server: serverOut, log: log)
+                let session = ProxySession(gate: gate, options: options, pins: pins, outlet: outlet)
+                await withTaskGroup(of: Side.self) { group in
+                    group.addTask {
+                        do {
+                            for try await frame in clientIn { await session.fromClient(frame) }
+                        } catch {
+                            log.write("client input: \(error)")
+                        }
+                        return .client
+                    }
+                    group.addTask {
+                        do {
+                            for try await frame in serverIn { await session.fromServer(frame) }
+                        } catch {
+                            log.write("server output: \(error)")
+                        }
+                        await session.serverClosed()
+                        return .server
+                    }
+                    group.addTask {
+                        while !Task.isCancelled {
+                            try? await Task.sleep(for: .milliseconds(100))
+                            await session.sweep()
+                        }
+                        return .sweeper
+                    }
+                    let first = await group.next()
+                    if first == .client {
+                        log.write("client closed its input; finishing")
+                        await session.waitUntilIdle(limit: options.shutdownGrace)
+                        serverOut.finish()
+                        if await !finished(exit, within: options.shutdownGrace) {
+                            log.write("server still running after the grace period; terminating")
+                            child.signal(SIGTERM)
+                            if await !finished(exit, within: .seconds(1)) { child.signal(SIGKILL) }
+                        }
+                    } else {
+                        log.write("server output closed")
+                    }
+                    group.cancelAll()
+                    clientOut.finish()
+                }
+            }
+        }
+        let status = await exit.value
+        log.write("server exited with status \(status)")
+        return status
+    }
+
+    enum Side: Sendable { case client, server, sweeper }
+
+    static func finished(_ task: Task<Int32, Never>, within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if await withTaskGroup(
+                of: Bool.self,
+                body: { group in
+                    group.addTask {
+                        _ = await task.value
+                        return true
+                    }
+                    group.addTask {
+                        try? await Task.sleep(for: .milliseconds(20))
+                        return false
+                    }
+                    let result = await group.next() ?? false
+                    group.cancelAll()
+                    return result
+                })
+            {
+                return true
+            }
+        }
+        return false
+    }
+
+    static func channel(input: Int32, output: Int32, maximum: Int) async throws -> Channel {
+        try await NIOPipeBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .takingOwnershipOfDescriptors(input: input, output: output) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(LineFramer(maximumLength: maximum)))
+                    return try Channel(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(isOutboundHalfClosureEnabled: true))
+                }
+            }
+    }
+
+    /// A descriptor NIO can poll: a copy of a pipe or socket, or — for a regular file or a terminal
+    /// (`countersign mcp proxy < session.jsonl`) — a pipe fed from it by a thread.
+    static func pipeable(_ fd: Int32, reading: Bool) throws -> Int32 {
+        var info = stat()
+        let isPollable =
+            fstat(fd, &info) == 0 && ((info.st_mode & S_IFMT) == S_IFIFO || (info.st_mode & S_IFMT) == S_IFSOCK)
+        if isPollable { return dup(fd) }
+        let ends = try makePipe()
+        let source = dup(fd)
+        let (from, to, keep) = reading ? (source, ends[1], ends[0]) : (ends[0], source, ends[1])
+        Thread.detachNewThread {
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = read(from, &buffer, buffer.count)
+                if n <= 0 { break }
+                var offset = 0
+                while offset < n {
+                    let written = buffer.withUnsafeBufferPointer { write(to, $0.baseAddress! + offset, n - offset) }
+                    if written <= 0 { break }
+                    offset += written
+                }
+                if offset < n { break }
+            }
+            close(from)
+            close(to)
+        }
+        return keep
+    }
+}
+
+/// Writes whole lines to the two pipe channels.
+struct PipeOutlet: ProxyOutlet {
+    let client: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let server: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let log: ProxyLog
+
+    func toClient(_ line: [UInt8]) async {
+        do { try await client.write(Self.buffer(line)) } catch { log.write("could not write to the client: \(error)") }
+    }
+
+    func toServer(_ line: [UInt8]) async {
+        do { try await server.write(Self.buffer(line)) } catch { log.write("could not write to the server: \(error)") }
+    }
+
+    func log(_ message: String) { log.write(message) }
+
+    static func buffer(_ line: [UInt8]) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: line.count + 1)
+        buffer.writeBytes(line)
+        buffer.writeInteger(UInt8(0x0A))
+        return buffer
+    }
+}
+
+/// The proxy's log file (appended, one timestamped line per note; never sent to the client).
+final class ProxyLog: Sendable {
+    let fd: Int32
+
+    init(path: String) {
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    func write(_ message: String) {
+        guard fd >= 0 else { return }
+        let line = "\(Date().ISO8601Format()) \(message)\n"
+        _ = line.withCString { Glibc.write(fd, $0, strlen($0)) }
+    }
+}
