@@ -112,7 +112,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CountersignMCPTests",
-            dependencies: ["CountersignMCP", "CountersignGate", "CountersignLedger", "CountersignPolicy"]
+            dependencies: [
+                "CountersignMCP", "CountersignGate", "CountersignLedger", "CountersignPolicy", "CountersignProvenance",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(name: "CountersignCLITests", dependencies: ["CountersignCLI", "countersign"]),
     ],

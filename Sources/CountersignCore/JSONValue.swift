@@ -51,6 +51,12 @@ public enum JSONValue: Sendable, Hashable {
         return nil
     }
 
+    /// The element at `index` when this is an array and the index is in range.
+    public subscript(index: Int) -> JSONValue? {
+        if case .array(let a) = self, a.indices.contains(index) { return a[index] }
+        return nil
+    }
+
     /// A short name of the JSON type, for error messages.
     public var typeName: String {
         switch self {

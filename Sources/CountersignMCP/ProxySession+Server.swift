@@ -22,6 +22,8 @@ extension ProxySession {
                 outlet.log("ignored an answer from the server to no pending request")
                 return
             }
+            finishing += 1
+            defer { finishing -= 1 }
             await complete(request, message: message, raw: frame.bytes)
         case .request(let id, let method, let params):
             switch MethodTable.serverRequest(method) {

@@ -36,7 +36,8 @@ public actor ProxySession {
     /// Approvals carried over a server's own `input_required` round trip, by call binding.
     var grants: [String: [ApprovalRecord]] = [:]
     var mediating = 0
-    var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Answers taken off `pending` whose receipt and relay are still under way.
+    var finishing = 0
 
     struct Descriptor {
         let value: JSONValue
@@ -259,7 +260,7 @@ public actor ProxySession {
     /// Waits until no mediated call is being decided and no forwarded request is unanswered, or `limit`.
     public func waitUntilIdle(limit: Duration) async {
         let deadline = ContinuousClock.now + limit
-        while (mediating > 0 || !pending.isEmpty) && ContinuousClock.now < deadline {
+        while (mediating > 0 || finishing > 0 || !pending.isEmpty) && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
     }
@@ -268,6 +269,8 @@ public actor ProxySession {
     public func sweep(now: ContinuousClock.Instant = .now) async {
         for (id, request) in pending where request.deadline <= now {
             pending[id] = nil
+            finishing += 1
+            defer { finishing -= 1 }
             await outlet.toServer(
                 Array(
                     JSONRPCMessage.notification(
@@ -286,6 +289,8 @@ public actor ProxySession {
     public func serverClosed() async {
         let open = pending
         pending.removeAll()
+        finishing += 1
+        defer { finishing -= 1 }
         for (id, request) in open {
             await fail(
                 id: id, request: request, status: "protocol_error",

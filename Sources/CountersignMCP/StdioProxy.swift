@@ -34,7 +34,7 @@ public enum StdioProxy {
         let child = try ChildProcess.spawn(
             options.serverCommand, allowEnvironment: allowEnvironment, stderrPath: paths.serverLog)
         log.write("started \(options.serverCommand.joined(separator: " ")) as pid \(child.pid)")
-        let exit = Task { await child.waitForExit() }
+        let exit = ExitWatch(child)
 
         let maximum = options.maximumMessageBytes
         let client: Channel
@@ -96,40 +96,28 @@ public enum StdioProxy {
                 }
             }
         }
-        let status = await exit.value
+        while exit.status == nil { try? await Task.sleep(for: .milliseconds(5)) }
+        let status = exit.status!
         log.write("server exited with status \(status)")
         return status
     }
 
     enum Side: Sendable { case client, server, sweeper }
 
-    static func finished(_ task: Task<Int32, Never>, within limit: Duration) async -> Bool {
+    /// Polls for the server's exit until `limit` (awaiting the exit task itself could not be abandoned).
+    static func finished(_ exit: ExitWatch, within limit: Duration) async -> Bool {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
-            if await withTaskGroup(
-                of: Bool.self,
-                body: { group in
-                    group.addTask {
-                        _ = await task.value
-                        return true
-                    }
-                    group.addTask {
-                        try? await Task.sleep(for: .milliseconds(20))
-                        return false
-                    }
-                    let result = await group.next() ?? false
-                    group.cancelAll()
-                    return result
-                })
-            {
-                return true
-            }
+            if exit.status != nil { return true }
+            try? await Task.sleep(for: .milliseconds(10))
         }
-        return false
+        return exit.status != nil
     }
 
     static func channel(input: Int32, output: Int32, maximum: Int) async throws -> Channel {
+        // Half-closure: the client closing its input must leave our output open for the last answers.
         try await NIOPipeBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.allowRemoteHalfClosure, value: true)
             .takingOwnershipOfDescriptors(input: input, output: output) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -169,6 +157,22 @@ public enum StdioProxy {
         }
         return keep
     }
+}
+
+/// The server's exit status once it has exited (waited for on a thread of its own).
+final class ExitWatch: @unchecked Sendable {
+    // `value` is guarded by `lock`.
+    private let lock = NSLock()
+    private var value: Int32?
+
+    init(_ child: ChildProcess) {
+        Task { [self] in
+            let status = await child.waitForExit()
+            lock.withLock { value = status }
+        }
+    }
+
+    var status: Int32? { lock.withLock { value } }
 }
 
 /// Writes whole lines to the two pipe channels.
