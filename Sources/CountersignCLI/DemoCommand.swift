@@ -25,9 +25,11 @@ struct DemoCommand: AsyncParsableCommand {
         case gitPush = "git-push"
         case payment
         case dangerousShell = "dangerous-shell"
+        case mcpShimEval = "mcp-shim-eval"
     }
 
-    @Argument(help: "all, git-push, payment or dangerous-shell") var scenario: Scenario = .all
+    @Argument(help: "all, git-push, payment, dangerous-shell, or mcp-shim-eval (a poisoned MCP server, scored)")
+    var scenario: Scenario = .all
     @Flag(name: .long, help: "Approve every second-key request (for scripts and CI).") var autoApprove = false
     @Option(name: .long, help: ArgumentHelp("Use this policy instead of the built-in demo policy.", valueName: "file"))
     var policy: String?
@@ -65,6 +67,7 @@ struct DemoCommand: AsyncParsableCommand {
         """#
 
     func run() async throws {
+        if scenario == .mcpShimEval { return try runShimEval() }
         try await reportingErrorsAsync {
             let loaded: Policy
             do {
@@ -120,6 +123,24 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
+    func runShimEval() throws {
+        var improvedAll = false
+        try reportingErrors {
+            let directory = StateDirectory.path + "/shim-eval"
+            let policyText = try policy.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? ShimEval.policy
+            print("Countersign MCP shim eval — a poisoned server and an obedient agent, without and with the proxy")
+            let checks = try ShimEval.run(directory: directory, policyText: policyText)
+            print("")
+            print(ShimEval.table(checks))
+            let improved = checks.filter(\.improved).count
+            print("")
+            print("Countersign improved \(improved)/\(checks.count) checks")
+            print("Evidence: countersign receipts \(directory)/ledger.sqlite --format timeline")
+            improvedAll = improved == checks.count
+        }
+        if !improvedAll { throw ExitCode(1) }
+    }
+
     struct Script {
         let name: String
         let title: String
@@ -171,6 +192,7 @@ struct DemoCommand: AsyncParsableCommand {
         case .gitPush: return [all[0]]
         case .payment: return [all[1]]
         case .dangerousShell: return [all[2]]
+        case .mcpShimEval: return []
         }
     }
 }

@@ -11,6 +11,7 @@ struct EmbeddedPolicyTests {
         }
         #expect(DemoCommand.embeddedPolicy == (try example("demo.yaml")))
         #expect(InstallCommand.starterPolicy == (try example("starter.yaml")))
+        #expect(ShimEval.policy == (try example("mcp-proxy.yaml")))
     }
 }
 
