@@ -50,10 +50,21 @@ public enum CanonicalJSON {
     /// supplementary characters and U+E000–U+FFFF (UTF-8 lead bytes 0xEE and above), so most keys
     /// compare as bytes.
     public static func utf16Precedes(_ a: String, _ b: String) -> Bool {
-        if !a.utf8.contains(where: { $0 >= 0xEE }) && !b.utf8.contains(where: { $0 >= 0xEE }) {
-            return a.utf8.lexicographicallyPrecedes(b.utf8)
+        var a = a
+        var b = b
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let n = min(x.count, y.count)
+                var i = 0
+                while i < n && x[i] == y[i] { i += 1 }
+                if i == n { return x.count < y.count }
+                // The shared prefix ends on a character boundary in both, or inside one shared character.
+                let (p, q) = (x[i], y[i])
+                if p >= 0xF0 && (0xEE...0xEF).contains(q) { return true }  // surrogates sort below U+E000
+                if q >= 0xF0 && (0xEE...0xEF).contains(p) { return false }
+                return p < q
+            }
         }
-        return a.utf16.lexicographicallyPrecedes(b.utf16)
     }
 
     static func formatInteger(_ i: Int64) -> String {

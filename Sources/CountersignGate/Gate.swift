@@ -17,9 +17,13 @@ public struct GateDecision: Sendable {
     public let receipt: Receipt?
     /// Set when something failed inside the Gate; the decision is then always a deny.
     public let internalError: String?
+    /// For decisions from `decideSubmitting`: when the decision receipt is committed.
+    public var commit: CommitTicket? = nil
 
     /// Whether the adapter may run the action.
-    public var allowed: Bool { finalDecision.allowsExecution && receipt != nil && internalError == nil }
+    public var allowed: Bool {
+        finalDecision.allowsExecution && (receipt != nil || commit != nil) && internalError == nil
+    }
 }
 
 /// The one pipeline every adapter calls: envelope + session → policy → (ask → approvals) → receipt →
@@ -63,6 +67,43 @@ public final class Gate: Sendable {
         await decide(envelope, deferringAsk: true, providers: [])
     }
 
+    /// Decides at once when the policy needs no second key, submitting the decision receipt to the
+    /// ledger instead of waiting for its commit (`commit` tells when it is durable; the adapter holds
+    /// the action's result until then). Returns nil when the policy asks or the session cannot be read:
+    /// use `decide`, which records those.
+    public func decideSubmitting(_ envelope: ActionEnvelope) -> GateDecision? {
+        let session: SessionState?
+        do { session = try loadSession(envelope.sessionID) } catch { return nil }
+        let (outcome, labels) = policy.evaluateWithLabels(envelope, session: session)
+        guard outcome.decision != .ask else { return nil }
+        let final: FinalDecision = outcome.decision == .allow ? .allow : .deny
+        let sessionLabels = policy.registry.names(session?.labels ?? LabelSet())
+        let argumentLabels = policy.registry.names(labels)
+        let draft = decisionDraft(
+            envelope, outcome: outcome, final: final, recorded: nil, reason: outcome.reason, approvals: [],
+            sessionLabels: sessionLabels, argumentLabels: argumentLabels)
+        var decision = GateDecision(
+            envelope: envelope, outcome: outcome, finalDecision: final, reason: outcome.reason, approvals: [],
+            sessionLabels: sessionLabels, argumentLabels: argumentLabels, receipt: nil, internalError: nil)
+        decision.commit = writer.submit([draft])
+        return decision
+    }
+
+    func decisionDraft(
+        _ envelope: ActionEnvelope, outcome: PolicyOutcome, final: FinalDecision, recorded: String?, reason: String,
+        approvals: [ApprovalRecord], sessionLabels: [String], argumentLabels: [String]
+    ) -> ReceiptDraft {
+        let status = recorded != nil ? "pending" : final.allowsExecution ? "authorized" : "blocked"
+        var draft = ReceiptDraft.forAction(envelope, kind: .decision, status: status, redactor: redactor)
+        draft.sessionLabels = sessionLabels
+        draft.argumentLabels = argumentLabels
+        draft.policy = reference(outcome)
+        draft.decision = recorded ?? final.rawValue
+        draft.approvals = approvals
+        if !final.allowsExecution { draft.error = "\(draft.decision!) via rule '\(outcome.ruleID)': \(reason)" }
+        return draft
+    }
+
     func decide(_ envelope: ActionEnvelope, deferringAsk: Bool, providers: [any ApprovalProvider]) async
         -> GateDecision
     {
@@ -100,14 +141,9 @@ public final class Gate: Sendable {
             draft.policy = reference(outcome)
             return draft
         }
-        let status = recorded != nil ? "pending" : final.allowsExecution ? "authorized" : "blocked"
-        var draft = ReceiptDraft.forAction(envelope, kind: .decision, status: status, redactor: redactor)
-        draft.sessionLabels = sessionLabels
-        draft.argumentLabels = argumentLabels
-        draft.policy = reference(outcome)
-        draft.decision = recorded ?? final.rawValue
-        draft.approvals = approvals
-        if !final.allowsExecution { draft.error = "\(draft.decision!) via rule '\(outcome.ruleID)': \(reason)" }
+        let draft = decisionDraft(
+            envelope, outcome: outcome, final: final, recorded: recorded, reason: reason, approvals: approvals,
+            sessionLabels: sessionLabels, argumentLabels: argumentLabels)
         drafts.append(draft)
         do {
             let receipts = try await writer.append(drafts)
@@ -131,14 +167,35 @@ public final class Gate: Sendable {
         _ envelope: ActionEnvelope, status: String, result: JSONValue?, error: String?, decision: String?,
         approval: ApprovalRecord? = nil, policyOutcome: PolicyOutcome? = nil
     ) async throws -> Receipt {
+        let drafts = try outcomeDrafts(
+            envelope, status: status, result: result, error: error, decision: decision, approval: approval,
+            policyOutcome: policyOutcome)
+        return try await writer.append(drafts).last!
+    }
+
+    /// Like `recordOutcome`, but submits the receipt instead of waiting for its commit. The output's
+    /// labels reach the session before this returns, so the next decision already sees them.
+    public func submitOutcome(
+        of decision: GateDecision, status: String, result: JSONValue? = nil, error: String? = nil
+    ) throws -> CommitTicket {
+        writer.submit(
+            try outcomeDrafts(
+                decision.envelope, status: status, result: result, error: error,
+                decision: decision.finalDecision.rawValue, approval: nil, policyOutcome: decision.outcome))
+    }
+
+    /// Labels the output by the policy's label sources, feeds them to the session, and builds the receipts.
+    func outcomeDrafts(
+        _ envelope: ActionEnvelope, status: String, result: JSONValue?, error: String?, decision: String?,
+        approval: ApprovalRecord?, policyOutcome: PolicyOutcome?
+    ) throws -> [ReceiptDraft] {
         var labels: [String] = []
         if let result, let sessions, let id = envelope.sessionID {
-            let before = try sessions.load(id: id, registry: policy.registry)
-            let outputLabels = policy.outputLabels(for: envelope, session: before)
-            labels = policy.registry.names(outputLabels)
-            var state = before
-            state.recordOutput(result, labels: outputLabels)
-            try sessions.save(state, since: before)
+            labels = try sessions.update(id: id, registry: policy.registry) { state in
+                let outputLabels = policy.outputLabels(for: envelope, session: state)
+                state.recordOutput(result, labels: outputLabels)
+                return policy.registry.names(outputLabels)
+            }
         } else if result != nil {
             labels = policy.registry.names(policy.outputLabels(for: envelope))
         }
@@ -155,7 +212,7 @@ public final class Gate: Sendable {
         draft.result = result.map { ResultRecord(value: $0, labels: labels) }
         draft.error = error
         drafts.append(draft)
-        return try await writer.append(drafts).last!
+        return drafts
     }
 
     /// Collects votes until the quorum of distinct allowed reviewers, a rejection, or the deadline.
@@ -259,10 +316,7 @@ public final class Gate: Sendable {
     /// Records text the user typed as trusted provenance for the session.
     public func recordPrompt(sessionID: String, text: String) throws {
         guard let sessions else { return }
-        let before = try sessions.load(id: sessionID, registry: policy.registry)
-        var state = before
-        state.recordTrustedInput(text)
-        try sessions.save(state, since: before)
+        try sessions.update(id: sessionID, registry: policy.registry) { $0.recordTrustedInput(text) }
     }
 
     func loadSession(_ id: String?) throws -> SessionState? {

@@ -10,7 +10,7 @@ public final class LedgerWriter: @unchecked Sendable {
     public let store: any ReceiptStore
     public let sealer: Sealer
     private let lock = NSLock()
-    private var pending: [(drafts: [ReceiptDraft], done: CheckedContinuation<[Receipt], any Error>)] = []
+    private var pending: [(drafts: [ReceiptDraft], done: @Sendable (Result<[Receipt], any Error>) -> Void)] = []
     private var draining = false
     private let queue = DispatchQueue(label: "countersign.ledger-writer")
 
@@ -27,14 +27,34 @@ public final class LedgerWriter: @unchecked Sendable {
             return try store.append(drafts, sealer: sealer)
         }
         return try await withCheckedThrowingContinuation { continuation in
-            let start = lock.withLock {
-                pending.append((drafts, continuation))
-                let start = !draining
-                draining = true
-                return start
-            }
-            if start { queue.async { self.drain() } }
+            enqueue(drafts) { continuation.resume(with: $0) }
         }
+    }
+
+    /// Hands receipts to the writer and returns at once; the ticket tells when they are committed.
+    /// For adapters that overlap the commit with the action (the MCP proxy forwards a call while its
+    /// decision receipt is being committed, and holds the answer until it is).
+    public func submit(_ drafts: [ReceiptDraft]) -> CommitTicket {
+        let ticket = CommitTicket()
+        enqueue(drafts) { ticket.finish($0) }
+        return ticket
+    }
+
+    /// Waits until everything submitted so far is committed (or failed).
+    public func flush() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            enqueue([]) { _ in continuation.resume() }
+        }
+    }
+
+    private func enqueue(_ drafts: [ReceiptDraft], done: @escaping @Sendable (Result<[Receipt], any Error>) -> Void) {
+        let start = lock.withLock {
+            pending.append((drafts, done))
+            let start = !draining
+            draining = true
+            return start
+        }
+        if start { queue.async { self.drain() } }
     }
 
     private func claimIdleWriter() -> Bool {
@@ -66,15 +86,48 @@ public final class LedgerWriter: @unchecked Sendable {
             }
             lock.unlock()
             do {
-                let receipts = try store.append(batch.flatMap(\.drafts), sealer: sealer)
+                let drafts = batch.flatMap(\.drafts)
+                let receipts = drafts.isEmpty ? [] : try store.append(drafts, sealer: sealer)
                 var offset = 0
                 for item in batch {
-                    item.done.resume(returning: Array(receipts[offset..<(offset + item.drafts.count)]))
+                    item.done(.success(Array(receipts[offset..<(offset + item.drafts.count)])))
                     offset += item.drafts.count
                 }
             } catch {
-                for item in batch { item.done.resume(throwing: error) }
+                for item in batch { item.done(.failure(error)) }
             }
+        }
+    }
+}
+
+/// When submitted receipts are committed. Checking is cheap; waiting suspends only if not yet done.
+public final class CommitTicket: @unchecked Sendable {
+    // `result` and `waiters` are guarded by `lock`.
+    private let lock = NSLock()
+    private var result: Result<[Receipt], any Error>?
+    private var waiters: [CheckedContinuation<Result<[Receipt], any Error>, Never>] = []
+
+    public init() {}
+
+    func finish(_ outcome: Result<[Receipt], any Error>) {
+        let waiting = lock.withLock {
+            result = outcome
+            defer { waiters.removeAll() }
+            return waiters
+        }
+        for waiter in waiting { waiter.resume(returning: outcome) }
+    }
+
+    /// The committed receipts, or the ledger's error.
+    public func wait() async -> Result<[Receipt], any Error> {
+        if let done = lock.withLock({ result }) { return done }
+        return await withCheckedContinuation { continuation in
+            let done: Result<[Receipt], any Error>? = lock.withLock {
+                if let result { return result }
+                waiters.append(continuation)
+                return nil
+            }
+            if let done { continuation.resume(returning: done) }
         }
     }
 }

@@ -7,7 +7,6 @@ import Foundation
 extension ProxySession {
     /// `tools/call`, `resources/read` and `prompts/get`: envelope → Gate → forward, or answer blocked.
     func mediate(id: JSONValue, method: String, params: JSONValue?) async {
-        defer { mediating -= 1 }
         guard pending[id] == nil else {
             await reply(JSONRPCError.invalidRequest("id is already in use by a pending request").response(id: id))
             return
@@ -62,7 +61,30 @@ extension ProxySession {
             "actor": .string(envelope.actor), "tool": .string(call.tool), "args": .object(call.args),
         ])
 
-        let decision: GateDecision
+        // The common case decides at once, without a task or a wait: no second key is involved and the
+        // decision receipt commits while the server works (the answer is held until it has).
+        if retryState == nil && grants[binding] == nil,
+            let quick = gate.decideSubmitting(envelope)
+        {
+            await dispatch(quick, id: id, method: method, params: params, binding: binding)
+            return
+        }
+        // A second key may take minutes: decide in a task so the client's other messages (including the
+        // answer to an elicitation) keep flowing.
+        mediating += 1
+        Task {
+            defer { self.mediating -= 1 }
+            let decision = await self.decideWithSecondKey(
+                envelope, binding: binding, retryState: retryState, retryAnswer: retryAnswer, id: id)
+            if let decision { await self.dispatch(decision, id: id, method: method, params: params, binding: binding) }
+        }
+    }
+
+    /// The slow path: a second key through the client, the terminal or a fixed answer. Returns nil when
+    /// the answer went back as an `input_required` result (the client retries).
+    func decideWithSecondKey(
+        _ envelope: ActionEnvelope, binding: String, retryState: String?, retryAnswer: JSONValue?, id: JSONValue
+    ) async -> GateDecision? {
         if let retryState {
             let vote: ApprovalRecord
             switch approvalState.check(retryState, actionHash: binding) {
@@ -77,21 +99,36 @@ extension ProxySession {
                     reviewer: reviewer, channel: "elicitation", verdict: .reject,
                     note: "the approval state was not issued for this call")
             }
-            decision = await gate.decide(envelope, providers: [PresetVotes(channel: "elicitation", votes: [vote])])
-        } else if let carried = grants.removeValue(forKey: binding) {
+            return await gate.decide(envelope, providers: [PresetVotes(channel: "elicitation", votes: [vote])])
+        }
+        if let carried = grants.removeValue(forKey: binding) {
             // The retry of a server's own input_required round: its second key was already given.
-            decision = await gate.decide(envelope, providers: [PresetVotes(channel: "elicitation", votes: carried)])
-        } else if modern && asksThroughClient {
-            decision = await gate.decideDeferringAsk(envelope)
+            return await gate.decide(envelope, providers: [PresetVotes(channel: "elicitation", votes: carried)])
+        }
+        if modern && asksThroughClient {
+            let decision = await gate.decideDeferringAsk(envelope)
             if decision.outcome.decision == .ask && decision.internalError == nil && decision.receipt != nil {
                 await askThroughResult(id: id, decision: decision, binding: binding)
-                return
+                return nil
             }
-        } else {
-            decision = await gate.decide(envelope, providers: approvalProviders())
+            return decision
         }
+        return await gate.decide(envelope, providers: approvalProviders())
+    }
+
+    /// Forwards an allowed call (remembered until the server answers) or answers a blocked one.
+    func dispatch(_ decision: GateDecision, id: JSONValue, method: String, params: JSONValue, binding: String) async {
         guard decision.allowed else {
+            var decision = decision
+            if let commit = decision.commit, case .failure(let error) = await commit.wait() {
+                outlet.log("could not record a blocked decision: \(error)")
+                decision.commit = nil
+            }
             await reply(blocked(decision, method: method, id: id))
+            return
+        }
+        guard pending[id] == nil else {
+            await reply(JSONRPCError.invalidRequest("id is already in use by a pending request").response(id: id))
             return
         }
         pending[id] = Pending(

@@ -77,7 +77,14 @@ extension ProxySession {
                 if !decision.approvals.isEmpty { grants[binding] = decision.approvals }
             } else {
                 let status = result["isError"] == .bool(true) ? "tool_error" : "executed"
-                await recordOutcome(decision, status: status, result: result, error: nil)
+                guard await recordOutcome(decision, status: status, result: result, error: nil) else {
+                    await reply(
+                        JSONRPCError(
+                            code: JSONRPCError.downstreamFailedCode,
+                            message: "the ledger could not record this call's decision; its result is withheld"
+                        ).response(id: message.id))
+                    return
+                }
             }
         case .other:
             break
@@ -85,12 +92,20 @@ extension ProxySession {
         await outlet.toClient(line)
     }
 
-    func recordOutcome(_ decision: GateDecision, status: String, result: JSONValue?, error: String?) async {
+    /// Feeds the output's labels to the session now and submits the outcome receipt; returns false when the
+    /// decision that let the call run could not be committed (the answer is then withheld).
+    @discardableResult
+    func recordOutcome(_ decision: GateDecision, status: String, result: JSONValue?, error: String?) async -> Bool {
         do {
-            try await gate.recordOutcome(of: decision, status: status, result: result, error: error)
+            _ = try gate.submitOutcome(of: decision, status: status, result: result, error: error)
         } catch {
             outlet.log("could not record the outcome of \(decision.envelope.tool): \(error)")
         }
+        if let commit = decision.commit, case .failure(let failure) = await commit.wait() {
+            outlet.log("the decision for \(decision.envelope.tool) could not be committed: \(failure)")
+            return false
+        }
+        return true
     }
 
     func recordIdentity(era: String) async {

@@ -93,8 +93,7 @@ public actor ProxySession {
             noteRequestMeta(params)
             switch MethodTable.clientRequest(method) {
             case .mediated:
-                mediating += 1
-                Task { await self.mediate(id: id, method: method, params: params) }
+                await mediate(id: id, method: method, params: params)
             case .passthrough:
                 let kind: PendingKind =
                     switch method {

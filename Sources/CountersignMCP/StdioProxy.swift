@@ -35,6 +35,7 @@ public enum StdioProxy {
             options.serverCommand, allowEnvironment: allowEnvironment, stderrPath: paths.serverLog)
         log.write("started \(options.serverCommand.joined(separator: " ")) as pid \(child.pid)")
         let exit = ExitWatch(child)
+        let terminated = Flag()
 
         let maximum = options.maximumMessageBytes
         let client: Channel
@@ -80,6 +81,7 @@ public enum StdioProxy {
                     }
                     let first = await group.next()
                     if first == .client {
+                        terminated.set()
                         log.write("client closed its input; finishing")
                         await session.waitUntilIdle(limit: options.shutdownGrace)
                         serverOut.finish()
@@ -96,10 +98,12 @@ public enum StdioProxy {
                 }
             }
         }
+        await gate.writer.flush()  // every submitted receipt is committed before the proxy exits
         while exit.status == nil { try? await Task.sleep(for: .milliseconds(5)) }
         let status = exit.status!
         log.write("server exited with status \(status)")
-        return status
+        // After the client left, stopping the server is ours to do: that is a clean end, not its failure.
+        return terminated.isSet && status > 128 ? 0 : status
     }
 
     enum Side: Sendable { case client, server, sweeper }
@@ -173,6 +177,15 @@ final class ExitWatch: @unchecked Sendable {
     }
 
     var status: Int32? { lock.withLock { value } }
+}
+
+/// A one-way switch shared between tasks.
+final class Flag: @unchecked Sendable {
+    // `value` is guarded by `lock`.
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }
 
 /// Writes whole lines to the two pipe channels.

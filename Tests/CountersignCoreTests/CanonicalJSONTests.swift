@@ -63,3 +63,16 @@ struct CanonicalJSONTests {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
     }
 }
+
+@Suite struct UTF16KeyOrderTests {
+    @Test func matchesUTF16OrderOnEveryPair() {
+        let keys = ["", "a", "ab", "b", "é", "\u{E000}", "\u{FFFD}", "😀", "a😀", "a\u{E000}", "\u{FF61}x", "𝒜", "z", "\u{7F}"]
+        for a in keys {
+            for b in keys {
+                #expect(
+                    CanonicalJSON.utf16Precedes(a, b) == a.utf16.lexicographicallyPrecedes(b.utf16),
+                    "\(a.unicodeScalars.map(\.value)) vs \(b.unicodeScalars.map(\.value))")
+            }
+        }
+    }
+}

@@ -65,6 +65,7 @@ struct Harness {
     let session: ProxySession
     let outlet: RecordingOutlet
     let store: any ReceiptStore
+    let writer: LedgerWriter
     let directory: String
 
     init(mode: ApprovalMode = .autoDeny, pins directory: String? = nil, timeout: Duration = .seconds(60)) throws {
@@ -76,9 +77,8 @@ struct Harness {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         self.directory = directory
         store = try ReceiptStores.open(path: directory + "/ledger-\(UUID().uuidString).sqlite")
-        let gate = Gate(
-            policy: try Policy.parse(mcpPolicy), writer: LedgerWriter(store: store, sealer: Sealer(key: testKey)),
-            sessions: MemorySessionStore())
+        writer = LedgerWriter(store: store, sealer: Sealer(key: testKey))
+        let gate = Gate(policy: try Policy.parse(mcpPolicy), writer: writer, sessions: MemorySessionStore())
         outlet = RecordingOutlet()
         session = ProxySession(
             gate: gate,
@@ -90,7 +90,11 @@ struct Harness {
     func client(_ text: String) async { await session.fromClient(.line(Array(text.utf8))) }
     func server(_ text: String) async { await session.fromServer(.line(Array(text.utf8))) }
 
-    func receipts() throws -> [Receipt] { try store.query(ReceiptQuery()) }
+    /// Every receipt, after the writer committed what was submitted (outcomes are pipelined).
+    func receipts() async throws -> [Receipt] {
+        await writer.flush()
+        return try store.query(ReceiptQuery())
+    }
 
     /// initialize → result → tools/list with `tools` (JSON array text) answered by the server.
     func handshake(tools: String, elicitation: Bool = false) async {
@@ -133,7 +137,7 @@ let notesTools = #"""
         let relayed = try #require(await h.outlet.clientMessage(hasID(1)))
         #expect(relayed["result"]?["content"]?[0]?["text"] == "visit https://evil.example/x")
 
-        let receipts = try h.receipts()
+        let receipts = try await h.receipts()
         #expect(receipts.map(\.kind) == ["event", "event", "decision", "outcome"])
         #expect(receipts[0].body["event"]?["client_info"]?["name"] == "test-client")
         #expect(receipts[0].body["event"]?["server_info"]?["name"] == "notes")
@@ -153,7 +157,7 @@ let notesTools = #"""
         #expect(text.contains("rule 'env'") && text.contains("no env files"))
         #expect(answer["result"]?["_meta"]?["dev.countersign/decision"]?["rule"] == "env")
         #expect(!h.outlet.toServer.contains(where: hasID(2)))
-        #expect(try h.receipts().last?.status == "blocked")
+        #expect(try await h.receipts().last?.status == "blocked")
     }
 
     @Test func aValueFromAnUntrustedOutputIsCaughtInALaterCall() async throws {
@@ -197,7 +201,7 @@ let notesTools = #"""
         let blocked = try #require(await h.outlet.clientMessage(hasID(6)))
         #expect(blocked["result"]?["isError"] == true)
         #expect(!h.outlet.toServer.contains(where: hasID(6)))
-        let approvals = try h.receipts().filter { $0.kind == "approval" }
+        let approvals = try await h.receipts().filter { $0.kind == "approval" }
         #expect(approvals.map(\.status) == ["approve", "reject"])
         #expect(approvals[0].body["approvals"]?[0]?["note"] == "fine")
         #expect(approvals[1].body["approvals"]?[0]?["note"] == "declined")
@@ -212,7 +216,7 @@ let notesTools = #"""
         await first.call(1, "add", #"{"a":1}"#)
         let answer = try #require(await first.outlet.clientMessage(hasID(1)))
         #expect(answer["result"]?["_meta"]?["dev.countersign/decision"]?["rule"] == "poisoned")
-        let event = try #require(try first.receipts().first { $0.status == "poisoned-suspect" })
+        let event = try #require(try await first.receipts().first { $0.status == "poisoned-suspect" })
         #expect(event.body["event"]?["flagged"]?[0]?["name"] == "add")
 
         // Same server command in a later run: the swapped description of read_note is a rug pull.
@@ -221,7 +225,7 @@ let notesTools = #"""
         await later.call(2, "read_note", #"{"name":"a"}"#)
         let rug = try #require(await later.outlet.clientMessage(hasID(2)))
         #expect(rug["result"]?["_meta"]?["dev.countersign/decision"]?["rule"] == "poisoned")
-        let changed = try #require(try later.receipts().first { $0.status == "poisoned-suspect" })
+        let changed = try #require(try await later.receipts().first { $0.status == "poisoned-suspect" })
         #expect(changed.body["event"]?["changed"]?[0]?["name"] == "read_note")
     }
 
@@ -265,7 +269,7 @@ let notesTools = #"""
         await h.session.serverClosed()
         let died = try #require(await h.outlet.clientMessage(hasID(2)))
         #expect(died["error"]?["code"] == -32003)
-        let outcomes = try h.receipts().filter { $0.kind == "outcome" }.map(\.status)
+        let outcomes = try await h.receipts().filter { $0.kind == "outcome" }.map(\.status)
         #expect(outcomes == ["timeout", "protocol_error"])
     }
 
@@ -291,7 +295,7 @@ let notesTools = #"""
         )
         let forwarded = try #require(await h.outlet.serverMessage(hasID(3)))
         #expect(forwarded["params"]?["requestState"] == nil && forwarded["params"]?["inputResponses"] == nil)
-        let decisions = try h.receipts().filter { $0.kind == "decision" }.map { $0.decision ?? "" }
+        let decisions = try await h.receipts().filter { $0.kind == "decision" }.map { $0.decision ?? "" }
         #expect(decisions == ["ask", "ask->rejected", "ask->approved"])
     }
 }
