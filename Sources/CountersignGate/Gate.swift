@@ -19,6 +19,8 @@ public struct GateDecision: Sendable {
     public let internalError: String?
     /// For decisions from `decideSubmitting`: when the decision receipt is committed.
     public var commit: CommitTicket? = nil
+    /// The committed decision receipt's id, once an adapter learned it from `commit`.
+    public var receiptID: String? = nil
 
     /// Whether the adapter may run the action.
     public var allowed: Bool {
@@ -311,6 +313,14 @@ public final class Gate: Sendable {
         var draft = ReceiptDraft(kind: .event, status: status, sessionID: sessionID, error: error)
         draft.extra = ["event": redactor.redact(.object(fields))]
         return try await writer.append([draft]).last!
+    }
+
+    /// Like `recordEvent`, without waiting for the commit.
+    @discardableResult
+    public func submitEvent(sessionID: String?, status: String, fields: [String: JSONValue]) -> CommitTicket {
+        var draft = ReceiptDraft(kind: .event, status: status, sessionID: sessionID)
+        draft.extra = ["event": redactor.redact(.object(fields))]
+        return writer.submit([draft])
     }
 
     /// Records text the user typed as trusted provenance for the session.

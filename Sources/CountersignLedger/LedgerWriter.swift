@@ -106,16 +106,34 @@ public final class CommitTicket: @unchecked Sendable {
     private let lock = NSLock()
     private var result: Result<[Receipt], any Error>?
     private var waiters: [CheckedContinuation<Result<[Receipt], any Error>, Never>] = []
+    private var callbacks: [@Sendable (Result<[Receipt], any Error>) -> Void] = []
 
     public init() {}
 
     func finish(_ outcome: Result<[Receipt], any Error>) {
-        let waiting = lock.withLock {
+        let (waiting, calls) = lock.withLock {
             result = outcome
-            defer { waiters.removeAll() }
-            return waiters
+            defer {
+                waiters.removeAll()
+                callbacks.removeAll()
+            }
+            return (waiters, callbacks)
         }
         for waiter in waiting { waiter.resume(returning: outcome) }
+        for call in calls { call(outcome) }
+    }
+
+    /// The outcome if the commit already finished (no waiting).
+    public var finished: Result<[Receipt], any Error>? { lock.withLock { result } }
+
+    /// Calls `body` once the commit finished: at once if it has, else on the writer's thread.
+    public func whenFinished(_ body: @escaping @Sendable (Result<[Receipt], any Error>) -> Void) {
+        let done: Result<[Receipt], any Error>? = lock.withLock {
+            if let result { return result }
+            callbacks.append(body)
+            return nil
+        }
+        if let done { body(done) }
     }
 
     /// The committed receipts, or the ledger's error.

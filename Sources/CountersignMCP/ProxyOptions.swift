@@ -38,10 +38,11 @@ public struct ProxyOptions: Sendable {
     }
 }
 
-/// Where the session's messages go; the stdio transport writes them to pipes.
+/// Where the session's messages go; the stdio transport writes them to pipes. Called on the session's
+/// event loop.
 public protocol ProxyOutlet: Sendable {
-    func toClient(_ line: [UInt8]) async
-    func toServer(_ line: [UInt8]) async
+    func toClient(_ line: [UInt8])
+    func toServer(_ line: [UInt8])
     /// Something worth a line in the proxy's log (never sent to either peer).
     func log(_ message: String)
 }

@@ -3,17 +3,18 @@ import CountersignGate
 import CountersignLedger
 import CountersignPolicy
 import Foundation
+import NIOCore
 
 extension ProxySession {
     /// `tools/call`, `resources/read` and `prompts/get`: envelope → Gate → forward, or answer blocked.
-    func mediate(id: JSONValue, method: String, params: JSONValue?) async {
+    func mediate(id: JSONValue, method: String, params: JSONValue?) {
         guard pending[id] == nil else {
-            await reply(JSONRPCError.invalidRequest("id is already in use by a pending request").response(id: id))
+            reply(JSONRPCError.invalidRequest("id is already in use by a pending request").response(id: id))
             return
         }
         var params = params.map(Self.stripped) ?? .object([:])
         guard case .object(var fields) = params else {
-            await reply(invalidParams("params must be an object", id: id))
+            reply(invalidParams("params must be an object", id: id))
             return
         }
         // A 2026-07-28 retry answering the proxy's own `input_required`: take our keys out.
@@ -30,28 +31,28 @@ extension ProxySession {
         switch method {
         case "tools/call":
             guard case .string(let name) = fields["name"], !name.isEmpty else {
-                await reply(invalidParams("tools/call needs a non-empty string \"name\"", id: id))
+                reply(invalidParams("tools/call needs a non-empty string \"name\"", id: id))
                 return
             }
             let arguments = fields["arguments"] ?? .object([:])
             guard case .object(let args) = arguments else {
-                await reply(invalidParams("tools/call \"arguments\" must be an object", id: id))
+                reply(invalidParams("tools/call \"arguments\" must be an object", id: id))
                 return
             }
             call = CallMapping.toolCall(name: name, arguments: args, descriptor: descriptors["tool"]?[name]?.value)
         case "resources/read":
             guard case .string(let uri) = fields["uri"], !uri.isEmpty else {
-                await reply(invalidParams("resources/read needs a non-empty string \"uri\"", id: id))
+                reply(invalidParams("resources/read needs a non-empty string \"uri\"", id: id))
                 return
             }
             call = CallMapping.resourceRead(uri: uri, params: fields)
         default:
             guard case .string(let name) = fields["name"], !name.isEmpty else {
-                await reply(invalidParams("prompts/get needs a non-empty string \"name\"", id: id))
+                reply(invalidParams("prompts/get needs a non-empty string \"name\"", id: id))
                 return
             }
             guard case .object(let args) = fields["arguments"] ?? .object([:]) else {
-                await reply(invalidParams("prompts/get \"arguments\" must be an object", id: id))
+                reply(invalidParams("prompts/get \"arguments\" must be an object", id: id))
                 return
             }
             call = CallMapping.promptGet(name: name, arguments: args)
@@ -66,25 +67,43 @@ extension ProxySession {
         if retryState == nil && grants[binding] == nil,
             let quick = gate.decideSubmitting(envelope)
         {
-            await dispatch(quick, id: id, method: method, params: params, binding: binding)
+            dispatch(quick, id: id, method: method, params: params, binding: binding)
             return
         }
         // A second key may take minutes: decide in a task so the client's other messages (including the
-        // answer to an elicitation) keep flowing.
+        // answer to an elicitation) keep flowing; the result comes back to the loop.
+        let route = secondKeyRoute(binding: binding, retryState: retryState, retryAnswer: retryAnswer)
         mediating += 1
+        let gate = self.gate
+        let forwarded = params
         Task {
-            defer { self.mediating -= 1 }
-            let decision = await self.decideWithSecondKey(
-                envelope, binding: binding, retryState: retryState, retryAnswer: retryAnswer, id: id)
-            if let decision { await self.dispatch(decision, id: id, method: method, params: params, binding: binding) }
+            let decision: GateDecision
+            switch route {
+            case .providers(let providers): decision = await gate.decide(envelope, providers: providers)
+            case .inputRequired: decision = await gate.decideDeferringAsk(envelope)
+            }
+            self.loop.execute {
+                self.mediating -= 1
+                if case .inputRequired = route, decision.outcome.decision == .ask, decision.internalError == nil,
+                    decision.receipt != nil
+                {
+                    self.askThroughResult(id: id, decision: decision, binding: binding)
+                } else {
+                    self.dispatch(decision, id: id, method: method, params: forwarded, binding: binding)
+                }
+            }
         }
     }
 
-    /// The slow path: a second key through the client, the terminal or a fixed answer. Returns nil when
-    /// the answer went back as an `input_required` result (the client retries).
-    func decideWithSecondKey(
-        _ envelope: ActionEnvelope, binding: String, retryState: String?, retryAnswer: JSONValue?, id: JSONValue
-    ) async -> GateDecision? {
+    enum SecondKeyRoute {
+        case providers([any ApprovalProvider])
+        /// A 2026-07-28 client: the ask goes back as an `input_required` result.
+        case inputRequired
+    }
+
+    /// Where the second key comes from: votes a retry already carries, a grant from a server's own round
+    /// trip, the client's `input_required` round trip, or the configured channels.
+    func secondKeyRoute(binding: String, retryState: String?, retryAnswer: JSONValue?) -> SecondKeyRoute {
         if let retryState {
             let vote: ApprovalRecord
             switch approvalState.check(retryState, actionHash: binding) {
@@ -99,41 +118,53 @@ extension ProxySession {
                     reviewer: reviewer, channel: "elicitation", verdict: .reject,
                     note: "the approval state was not issued for this call")
             }
-            return await gate.decide(envelope, providers: [PresetVotes(channel: "elicitation", votes: [vote])])
+            return .providers([PresetVotes(channel: "elicitation", votes: [vote])])
         }
         if let carried = grants.removeValue(forKey: binding) {
             // The retry of a server's own input_required round: its second key was already given.
-            return await gate.decide(envelope, providers: [PresetVotes(channel: "elicitation", votes: carried)])
+            return .providers([PresetVotes(channel: "elicitation", votes: carried)])
         }
-        if modern && asksThroughClient {
-            let decision = await gate.decideDeferringAsk(envelope)
-            if decision.outcome.decision == .ask && decision.internalError == nil && decision.receipt != nil {
-                await askThroughResult(id: id, decision: decision, binding: binding)
-                return nil
-            }
-            return decision
-        }
-        return await gate.decide(envelope, providers: approvalProviders())
+        if modern && asksThroughClient { return .inputRequired }
+        return .providers(approvalProviders())
     }
 
     /// Forwards an allowed call (remembered until the server answers) or answers a blocked one.
-    func dispatch(_ decision: GateDecision, id: JSONValue, method: String, params: JSONValue, binding: String) async {
+    func dispatch(_ decision: GateDecision, id: JSONValue, method: String, params: JSONValue, binding: String) {
         guard decision.allowed else {
-            var decision = decision
-            if let commit = decision.commit, case .failure(let error) = await commit.wait() {
-                outlet.log("could not record a blocked decision: \(error)")
-                decision.commit = nil
+            guard let commit = decision.commit else {
+                reply(blocked(decision, method: method, id: id))
+                return
             }
-            await reply(blocked(decision, method: method, id: id))
+            // A blocked call answers once its receipt is committed, naming that receipt.
+            finishing += 1
+            onLoop(when: commit) { outcome in
+                self.finishing -= 1
+                var decision = decision
+                if case .failure(let error) = outcome {
+                    self.outlet.log("could not record a blocked decision: \(error)")
+                }
+                if case .success(let receipts) = outcome { decision.receiptID = receipts.last?.id }
+                self.reply(self.blocked(decision, method: method, id: id))
+            }
             return
         }
         guard pending[id] == nil else {
-            await reply(JSONRPCError.invalidRequest("id is already in use by a pending request").response(id: id))
+            reply(JSONRPCError.invalidRequest("id is already in use by a pending request").response(id: id))
             return
         }
         pending[id] = Pending(
             method: method, kind: .mediated(decision, binding: binding), deadline: .now + options.downstreamTimeout)
-        await outlet.toServer(Array(JSONRPCMessage.request(id: id, method: method, params: params).line.utf8))
+        outlet.toServer(Array(JSONRPCMessage.request(id: id, method: method, params: params).line.utf8))
+    }
+
+    /// Runs `body` on the loop once `ticket` is committed: right away when it already is.
+    func onLoop(when ticket: CommitTicket, _ body: @escaping @Sendable (Result<[Receipt], any Error>) -> Void) {
+        if let done = ticket.finished {
+            body(done)
+            return
+        }
+        let loop = self.loop
+        ticket.whenFinished { outcome in loop.execute { body(outcome) } }
     }
 
     func envelope(for call: CallMapping.Call, method: String, id: JSONValue) -> ActionEnvelope {
@@ -188,27 +219,28 @@ extension ProxySession {
         }
     }
 
-    /// Sends `elicitation/create` to the client and waits for its answer (nil at the deadline).
+    /// Sends `elicitation/create` to the client and waits for its answer (nil at the deadline). Called off
+    /// the loop by the approval provider.
     func elicit(_ params: JSONValue, deadline: ContinuousClock.Instant) async -> JSONValue? {
-        nextElicitation += 1
-        let id = JSONValue.string("countersign-approval-\(runID)-\(nextElicitation)")
-        await reply(.request(id: id, method: "elicitation/create", params: params))
-        return await withCheckedContinuation { (continuation: CheckedContinuation<JSONValue?, Never>) in
-            elicitations[id] = continuation
-            Task {
-                try? await Task.sleep(until: deadline)
-                self.expireElicitation(id)
+        await withCheckedContinuation { (continuation: CheckedContinuation<JSONValue?, Never>) in
+            loop.execute {
+                self.nextElicitation += 1
+                let id = JSONValue.string("countersign-approval-\(self.runID)-\(self.nextElicitation)")
+                self.elicitations[id] = continuation
+                self.reply(.request(id: id, method: "elicitation/create", params: params))
+                let remaining = deadline - .now
+                let nanoseconds =
+                    remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000
+                self.loop.scheduleTask(in: .nanoseconds(max(0, nanoseconds))) {
+                    self.elicitations.removeValue(forKey: id)?.resume(returning: nil)
+                }
             }
         }
     }
 
-    func expireElicitation(_ id: JSONValue) {
-        elicitations.removeValue(forKey: id)?.resume(returning: nil)
-    }
-
     /// 2026-07-28: the ask goes back as an `input_required` result carrying the approval form; the client
     /// retries the call with the answer and the opaque state binding it to this exact call.
-    func askThroughResult(id: JSONValue, decision: GateDecision, binding: String) async {
+    func askThroughResult(id: JSONValue, decision: GateDecision, binding: String) {
         let requirement = decision.outcome.approvals ?? ApprovalRequirement()
         let timeout = requirement.timeoutSeconds ?? gate.defaultApprovalTimeout
         let request = ApprovalRequest(
@@ -224,7 +256,7 @@ extension ProxySession {
             ],
             "requestState": .string(state),
         ]
-        await reply(.result(id: id, result: result))
+        reply(.result(id: id, result: result))
     }
 
     /// The answer to a blocked call: a tool error result the model can read (tools), or a JSON-RPC
@@ -236,7 +268,7 @@ extension ProxySession {
         let details: JSONValue = [
             "decision": .string(decision.finalDecision.rawValue), "rule": .string(decision.outcome.ruleID),
             "reason": .string(decision.reason), "action_hash": .string(decision.envelope.actionHash),
-            "receipt": decision.receipt.map { .string($0.id) } ?? .null,
+            "receipt": (decision.receipt?.id ?? decision.receiptID).map(JSONValue.string) ?? .null,
             "argument_labels": .array(decision.argumentLabels.map(JSONValue.string)),
         ]
         guard method == "tools/call" else {

@@ -7,8 +7,9 @@ import Foundation
 extension ProxySession {
     // MARK: - From the server
 
-    public func fromServer(_ frame: Frame) async {
-        guard let value = await parse(frame, from: "server") else { return }
+    public func fromServer(_ frame: Frame) {
+        loop.preconditionInEventLoop()
+        guard let value = parse(frame, from: "server") else { return }
         let message: JSONRPCMessage
         do {
             message = try JSONRPCMessage(value)
@@ -22,15 +23,13 @@ extension ProxySession {
                 outlet.log("ignored an answer from the server to no pending request")
                 return
             }
-            finishing += 1
-            defer { finishing -= 1 }
-            await complete(request, message: message, raw: frame.bytes)
+            complete(request, message: message, raw: frame.bytes)
         case .request(let id, let method, let params):
             switch MethodTable.serverRequest(method) {
-            case .passthrough: await outlet.toClient(frame.bytes ?? Array(message.line.utf8))
-            case .mediated: await mediateServerRequest(id: id, method: method, params: params, raw: frame.bytes)
+            case .passthrough: outlet.toClient(frame.bytes ?? Array(message.line.utf8))
+            case .mediated: mediateServerRequest(id: id, method: method, params: params, raw: frame.bytes)
             case .refused:
-                await outlet.toServer(
+                outlet.toServer(
                     Array(
                         JSONRPCError(
                             code: JSONRPCError.methodNotFoundCode,
@@ -42,73 +41,86 @@ extension ProxySession {
                 outlet.log("dropped server notification \(TerminalSafe.neutralise(String(method.prefix(80))))")
                 return
             }
-            await outlet.toClient(frame.bytes ?? Array(message.line.utf8))
+            outlet.toClient(frame.bytes ?? Array(message.line.utf8))
         }
     }
 
-    /// The server answered a forwarded request: record what matters, then relay the answer unchanged.
-    func complete(_ request: Pending, message: JSONRPCMessage, raw: [UInt8]?) async {
+    /// The server answered a forwarded request: record what matters, then relay the answer unchanged —
+    /// a mediated call's answer only once its decision receipt is committed.
+    func complete(_ request: Pending, message: JSONRPCMessage, raw: [UInt8]?) {
         let line = raw ?? Array(message.line.utf8)
         guard case .result(_, let result) = message else {
             if case .mediated(let decision, _) = request.kind {
                 let text = message.json["error"]?["message"]?.stringValue ?? "error"
-                await recordOutcome(decision, status: "protocol_error", result: nil, error: "server error: \(text)")
+                relay(
+                    line, id: message.id, after: decision, status: "protocol_error", result: nil,
+                    error: "server error: \(text)")
+            } else {
+                outlet.toClient(line)
             }
-            await outlet.toClient(line)
             return
         }
         switch request.kind {
         case .initialize:
             serverInfo = result["serverInfo"]
             if let version = result["protocolVersion"]?.stringValue { protocolVersion = version }
-            await recordIdentity(era: "handshake")
+            recordIdentity(era: "handshake")
         case .discover:
             serverInfo = result["_meta"]?["io.modelcontextprotocol/serverInfo"] ?? result["serverInfo"]
             modern = true
-            await recordIdentity(era: "stateless")
+            recordIdentity(era: "stateless")
         case .list(let method):
             if serverInfo == nil, let info = result["_meta"]?["io.modelcontextprotocol/serverInfo"] {
                 serverInfo = info
             }
-            await recordDescriptors(result, method: method)
+            recordDescriptors(result, method: method)
         case .mediated(let decision, let binding):
             if result["resultType"] == .string("input_required") {
                 // The server's own round trip: the client retries; keep the second key for that retry.
                 if !decision.approvals.isEmpty { grants[binding] = decision.approvals }
             } else {
                 let status = result["isError"] == .bool(true) ? "tool_error" : "executed"
-                guard await recordOutcome(decision, status: status, result: result, error: nil) else {
-                    await reply(
-                        JSONRPCError(
-                            code: JSONRPCError.downstreamFailedCode,
-                            message: "the ledger could not record this call's decision; its result is withheld"
-                        ).response(id: message.id))
-                    return
-                }
+                relay(line, id: message.id, after: decision, status: status, result: result, error: nil)
+                return
             }
         case .other:
             break
         }
-        await outlet.toClient(line)
+        outlet.toClient(line)
     }
 
-    /// Feeds the output's labels to the session now and submits the outcome receipt; returns false when the
-    /// decision that let the call run could not be committed (the answer is then withheld).
-    @discardableResult
-    func recordOutcome(_ decision: GateDecision, status: String, result: JSONValue?, error: String?) async -> Bool {
+    /// Feeds the output's labels to the session now, submits the outcome receipt, and relays the answer
+    /// once the decision that let the call run is committed (if it cannot be, the answer is withheld).
+    func relay(
+        _ line: [UInt8], id: JSONValue?, after decision: GateDecision, status: String, result: JSONValue?,
+        error: String?
+    ) {
         do {
             _ = try gate.submitOutcome(of: decision, status: status, result: result, error: error)
         } catch {
             outlet.log("could not record the outcome of \(decision.envelope.tool): \(error)")
         }
-        if let commit = decision.commit, case .failure(let failure) = await commit.wait() {
-            outlet.log("the decision for \(decision.envelope.tool) could not be committed: \(failure)")
-            return false
+        guard let commit = decision.commit else {
+            outlet.toClient(line)
+            return
         }
-        return true
+        finishing += 1
+        onLoop(when: commit) { outcome in
+            self.finishing -= 1
+            if case .failure(let failure) = outcome {
+                self.outlet.log("the decision for \(decision.envelope.tool) could not be committed: \(failure)")
+                self.reply(
+                    JSONRPCError(
+                        code: JSONRPCError.downstreamFailedCode,
+                        message: "the ledger could not record this call's decision; its result is withheld"
+                    ).response(id: id))
+            } else {
+                self.outlet.toClient(line)
+            }
+        }
     }
 
-    func recordIdentity(era: String) async {
+    func recordIdentity(era: String) {
         let fields: [String: JSONValue] = [
             "type": "mcp-session", "era": .string(era),
             "protocol_version": protocolVersion.map(JSONValue.string) ?? .null,
@@ -116,17 +128,13 @@ extension ProxySession {
             "client_capabilities": clientCapabilities ?? .null,
             "server_command": .array(options.serverCommand.map(JSONValue.string)),
         ]
-        do {
-            try await gate.recordEvent(sessionID: sessionID, status: "session", fields: fields)
-        } catch {
-            outlet.log("could not record the session identity: \(error)")
-        }
+        gate.submitEvent(sessionID: sessionID, status: "session", fields: fields)
     }
 
     // MARK: - Descriptors
 
     /// Pins each descriptor on first sight, flags changed and poisoned ones, and records what it found.
-    func recordDescriptors(_ result: JSONValue, method: String) async {
+    func recordDescriptors(_ result: JSONValue, method: String) {
         guard let list = MethodTable.lists[method], let items = result[list.field]?.arrayValue else { return }
         var firstSeen: [JSONValue] = []
         var changed: [JSONValue] = []
@@ -164,42 +172,42 @@ extension ProxySession {
             "server_identity": .string(serverIdentity), "pinned": .array(firstSeen), "changed": .array(changed),
             "flagged": .array(flagged),
         ]
-        do {
-            try await gate.recordEvent(
-                sessionID: sessionID, status: flagged.isEmpty ? "descriptors-pinned" : "poisoned-suspect",
-                fields: fields)
-        } catch {
-            outlet.log("could not record descriptors: \(error)")
-        }
+        gate.submitEvent(
+            sessionID: sessionID, status: flagged.isEmpty ? "descriptors-pinned" : "poisoned-suspect", fields: fields)
     }
 
     // MARK: - Server-to-client requests
 
     /// Sampling and URL-mode elicitation reach the client only if the policy allows them.
-    func mediateServerRequest(id: JSONValue, method: String, params: JSONValue?, raw: [UInt8]?) async {
+    func mediateServerRequest(id: JSONValue, method: String, params: JSONValue?, raw: [UInt8]?) {
+        let line = raw ?? Array(JSONRPCMessage.request(id: id, method: method, params: params).line.utf8)
         let mode = params?["mode"]?.stringValue ?? "form"
         if method == "elicitation/create" && mode == "form" {
-            await outlet.toClient(
-                raw ?? Array(JSONRPCMessage.request(id: id, method: method, params: params).line.utf8))
+            outlet.toClient(line)
             return
         }
         var args: [String: JSONValue] = [:]
-        if let message = params?["message"] { args["message"] = message }
-        if let url = params?["url"] { args["url"] = url }
-        if let messages = params?["messages"] { args["messages"] = messages }
-        if let prompt = params?["systemPrompt"] { args["systemPrompt"] = prompt }
+        for key in ["message", "url", "messages", "systemPrompt"] { if let value = params?[key] { args[key] = value } }
         let call = CallMapping.Call(
             tool: method, intent: method == "sampling/createMessage" ? "prompt" : "navigate",
             target: params?["url"]?.stringValue, args: args, risk: ["mcp", "server-initiated"])
         let envelope = envelope(for: call, method: method, id: id)
-        let decision = await gate.decide(envelope, providers: [])
-        guard decision.allowed else {
-            let error = JSONRPCError(
-                code: JSONRPCError.blockedCode,
-                message: "Countersign blocked \(method) via rule '\(decision.outcome.ruleID)': \(decision.reason)")
-            await outlet.toServer(Array(error.response(id: id).line.utf8))
-            return
+        let gate = self.gate
+        mediating += 1
+        Task {
+            let decision = await gate.decide(envelope, providers: [])
+            self.loop.execute {
+                self.mediating -= 1
+                guard decision.allowed else {
+                    let error = JSONRPCError(
+                        code: JSONRPCError.blockedCode,
+                        message:
+                            "Countersign blocked \(method) via rule '\(decision.outcome.ruleID)': \(decision.reason)")
+                    self.outlet.toServer(Array(error.response(id: id).line.utf8))
+                    return
+                }
+                self.outlet.toClient(line)
+            }
         }
-        await outlet.toClient(raw ?? Array(JSONRPCMessage.request(id: id, method: method, params: params).line.utf8))
     }
 }

@@ -3,13 +3,17 @@ import CountersignGate
 import CountersignLedger
 import CountersignPolicy
 import Foundation
+import NIOCore
 
 /// One client ↔ server MCP session through the Gate, independent of the transport: the stdio
 /// transport feeds it frames from both sides and writes what it emits.
 ///
-/// Mediated requests run as their own tasks, so a call waiting for a second key never stops the
-/// client's other messages (including the answer to that very elicitation).
-public actor ProxySession {
+/// Everything runs on one event loop, synchronously, so an allowed call crosses no thread on its way
+/// through. Only a call waiting for a second key leaves the loop (in a task), so it never stops the
+/// client's other messages — including the answer to that very elicitation.
+public final class ProxySession: @unchecked Sendable {
+    // All mutable state is confined to `loop`: every entry point runs on it.
+    public let loop: any EventLoop
     let gate: Gate
     let options: ProxyOptions
     let pins: DescriptorPins?
@@ -59,7 +63,9 @@ public actor ProxySession {
         let deadline: ContinuousClock.Instant
     }
 
-    public init(gate: Gate, options: ProxyOptions, pins: DescriptorPins?, outlet: any ProxyOutlet) {
+    public init(gate: Gate, options: ProxyOptions, pins: DescriptorPins?, outlet: any ProxyOutlet, loop: any EventLoop)
+    {
+        self.loop = loop
         self.gate = gate
         self.options = options
         self.pins = pins
@@ -69,23 +75,24 @@ public actor ProxySession {
 
     // MARK: - From the client
 
-    public func fromClient(_ frame: Frame) async {
-        guard let value = await parse(frame, from: "client") else { return }
+    public func fromClient(_ frame: Frame) {
+        loop.preconditionInEventLoop()
+        guard let value = parse(frame, from: "client") else { return }
         if case .array(let batch) = value {
             // 2025-03-26 batches: each member is handled (and answered) on its own.
-            if batch.isEmpty { await reply(JSONRPCError.invalidRequest("empty batch").response()) }
-            for member in batch { await clientMessage(member, raw: nil) }
+            if batch.isEmpty { reply(JSONRPCError.invalidRequest("empty batch").response()) }
+            for member in batch { clientMessage(member, raw: nil) }
         } else {
-            await clientMessage(value, raw: frame.bytes)
+            clientMessage(value, raw: frame.bytes)
         }
     }
 
-    func clientMessage(_ value: JSONValue, raw: [UInt8]?) async {
+    func clientMessage(_ value: JSONValue, raw: [UInt8]?) {
         let message: JSONRPCMessage
         do {
             message = try JSONRPCMessage(value)
         } catch {
-            await reply(error.response())
+            reply(error.response())
             return
         }
         switch message {
@@ -93,7 +100,7 @@ public actor ProxySession {
             noteRequestMeta(params)
             switch MethodTable.clientRequest(method) {
             case .mediated:
-                await mediate(id: id, method: method, params: params)
+                mediate(id: id, method: method, params: params)
             case .passthrough:
                 let kind: PendingKind =
                     switch method {
@@ -103,9 +110,9 @@ public actor ProxySession {
                     default: .other
                     }
                 if method == "initialize" { noteInitialize(params) }
-                await forward(id: id, method: method, kind: kind, params: params, raw: raw)
+                forward(id: id, method: method, kind: kind, params: params, raw: raw)
             case .refused:
-                await reply(
+                reply(
                     JSONRPCError(
                         code: JSONRPCError.methodNotFoundCode,
                         message: "Method not found: '\(TerminalSafe.neutralise(String(method.prefix(80))))' is not in "
@@ -117,30 +124,30 @@ public actor ProxySession {
                 outlet.log("dropped client notification \(TerminalSafe.neutralise(String(method.prefix(80))))")
                 return
             }
-            await sendToServer(params: params, message: message, raw: raw)
+            sendToServer(params: params, message: message, raw: raw)
         case .result(let id, _), .error(let id, _):
             if let waiter = elicitations.removeValue(forKey: id) {
                 waiter.resume(returning: value)
             } else {
-                await sendToServer(params: nil, message: message, raw: raw)
+                sendToServer(params: nil, message: message, raw: raw)
             }
         }
     }
 
     /// Forwards a pass-through request and remembers it until the server answers.
-    func forward(id: JSONValue, method: String, kind: PendingKind, params: JSONValue?, raw: [UInt8]?) async {
+    func forward(id: JSONValue, method: String, kind: PendingKind, params: JSONValue?, raw: [UInt8]?) {
         guard pending[id] == nil else {
-            await reply(JSONRPCError.invalidRequest("id is already in use by a pending request").response(id: id))
+            reply(JSONRPCError.invalidRequest("id is already in use by a pending request").response(id: id))
             return
         }
         pending[id] = Pending(method: method, kind: kind, deadline: .now + options.downstreamTimeout)
-        await sendToServer(params: params, message: .request(id: id, method: method, params: params), raw: raw)
+        sendToServer(params: params, message: .request(id: id, method: method, params: params), raw: raw)
     }
 
     /// Sends a client message on, without anything the proxy or the client addressed to Countersign.
-    func sendToServer(params: JSONValue?, message: JSONRPCMessage, raw: [UInt8]?) async {
+    func sendToServer(params: JSONValue?, message: JSONRPCMessage, raw: [UInt8]?) {
         if let raw, !Self.mentionsCountersign(raw) {
-            await outlet.toServer(raw)
+            outlet.toServer(raw)
             return
         }
         var message = message
@@ -151,7 +158,7 @@ public actor ProxySession {
             message = .notification(method: method, params: params.map(Self.stripped))
         default: break
         }
-        await outlet.toServer(Array(message.line.utf8))
+        outlet.toServer(Array(message.line.utf8))
     }
 
     static func mentionsCountersign(_ raw: [UInt8]) -> Bool {
@@ -175,12 +182,12 @@ public actor ProxySession {
 
     // MARK: - Answers to the client
 
-    func reply(_ message: JSONRPCMessage) async {
-        await outlet.toClient(Array(message.line.utf8))
+    func reply(_ message: JSONRPCMessage) {
+        outlet.toClient(Array(message.line.utf8))
     }
 
     /// Parses one frame; malformed or oversized input is answered (client) or logged (server).
-    func parse(_ frame: Frame, from side: String) async -> JSONValue? {
+    func parse(_ frame: Frame, from side: String) -> JSONValue? {
         let error: JSONRPCError
         switch frame {
         case .oversized(let bytes):
@@ -198,7 +205,7 @@ public actor ProxySession {
             }
         }
         if side == "client" {
-            await reply(error.response())
+            reply(error.response())
         } else {
             outlet.log("ignored a message from the server: \(error.message)")
         }
@@ -256,27 +263,26 @@ public actor ProxySession {
 
     // MARK: - Shutdown
 
-    /// Waits until no mediated call is being decided and no forwarded request is unanswered, or `limit`.
-    public func waitUntilIdle(limit: Duration) async {
-        let deadline = ContinuousClock.now + limit
-        while (mediating > 0 || finishing > 0 || !pending.isEmpty) && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+    /// No mediated call is being decided and no forwarded request is unanswered.
+    public var isIdle: Bool {
+        loop.preconditionInEventLoop()
+        return mediating == 0 && finishing == 0 && pending.isEmpty
     }
 
     /// Expires forwarded requests past the downstream timeout; the transport calls this periodically.
-    public func sweep(now: ContinuousClock.Instant = .now) async {
+    public func sweep(now: ContinuousClock.Instant = .now) {
+        loop.preconditionInEventLoop()
         for (id, request) in pending where request.deadline <= now {
             pending[id] = nil
             finishing += 1
             defer { finishing -= 1 }
-            await outlet.toServer(
+            outlet.toServer(
                 Array(
                     JSONRPCMessage.notification(
                         method: "notifications/cancelled",
                         params: ["requestId": id, "reason": "timed out in the Countersign proxy"]
                     ).line.utf8))
-            await fail(
+            fail(
                 id: id, request: request, status: "timeout",
                 error: JSONRPCError(
                     code: JSONRPCError.downstreamTimeoutCode,
@@ -285,13 +291,14 @@ public actor ProxySession {
     }
 
     /// The server's output closed: every unanswered request fails (recorded), and no more will come.
-    public func serverClosed() async {
+    public func serverClosed() {
+        loop.preconditionInEventLoop()
         let open = pending
         pending.removeAll()
         finishing += 1
         defer { finishing -= 1 }
         for (id, request) in open {
-            await fail(
+            fail(
                 id: id, request: request, status: "protocol_error",
                 error: JSONRPCError(
                     code: JSONRPCError.downstreamFailedCode, message: "the MCP server exited before answering"))
@@ -300,15 +307,15 @@ public actor ProxySession {
         elicitations.removeAll()
     }
 
-    func fail(id: JSONValue, request: Pending, status: String, error: JSONRPCError) async {
+    func fail(id: JSONValue, request: Pending, status: String, error: JSONRPCError) {
         if case .mediated(let decision, _) = request.kind {
             do {
-                try await gate.recordOutcome(of: decision, status: status, error: error.message)
+                _ = try gate.submitOutcome(of: decision, status: status, error: error.message)
             } catch {
                 outlet.log("could not record the outcome of \(request.method): \(error)")
             }
         }
-        await reply(error.response(id: id))
+        reply(error.response(id: id))
     }
 }
 

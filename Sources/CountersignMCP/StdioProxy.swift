@@ -22,8 +22,6 @@ public enum StdioProxy {
         }
     }
 
-    typealias Channel = NIOAsyncChannel<Frame, ByteBuffer>
-
     /// Runs until the client closes its side (then the server gets EOF, a grace period, and a signal) or
     /// the server exits. Returns the server's exit status.
     public static func run(
@@ -35,80 +33,72 @@ public enum StdioProxy {
             options.serverCommand, allowEnvironment: allowEnvironment, stderrPath: paths.serverLog)
         log.write("started \(options.serverCommand.joined(separator: " ")) as pid \(child.pid)")
         let exit = ExitWatch(child)
-        let terminated = Flag()
 
-        let maximum = options.maximumMessageBytes
-        let client: Channel
-        let server: Channel
+        // Both pipes and the session share one event loop: an allowed call crosses no thread.
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let outlet = ChannelOutlet(log: log)
+        let session = ProxySession(gate: gate, options: options, pins: pins, outlet: outlet, loop: loop)
+        let (ends, ended) = AsyncStream.makeStream(of: Side.self)
+        let server: any Channel
+        let client: any Channel
         do {
+            server = try await channel(
+                on: loop, input: child.stdoutFD, output: child.stdinFD, maximum: options.maximumMessageBytes,
+                attach: { outlet.server = $0 },
+                frame: { session.fromServer($0) },
+                end: {
+                    session.serverClosed()
+                    ended.yield(.server)
+                })
             client = try await channel(
-                input: pipeable(clientInput, reading: true), output: pipeable(clientOutput, reading: false),
-                maximum: maximum)
-            server = try await channel(input: child.stdoutFD, output: child.stdinFD, maximum: maximum)
+                on: loop, input: pipeable(clientInput, reading: true), output: pipeable(clientOutput, reading: false),
+                maximum: options.maximumMessageBytes,
+                attach: { outlet.client = $0 },
+                frame: { session.fromClient($0) },
+                end: { ended.yield(.client) })
         } catch {
             child.signal(SIGKILL)
             throw error
         }
-
-        try await client.executeThenClose { clientIn, clientOut in
-            try await server.executeThenClose { serverIn, serverOut in
-                let outlet = PipeOutlet(client: clientOut, server: serverOut, log: log)
-                let session = ProxySession(gate: gate, options: options, pins: pins, outlet: outlet)
-                await withTaskGroup(of: Side.self) { group in
-                    group.addTask {
-                        do {
-                            for try await frame in clientIn { await session.fromClient(frame) }
-                        } catch {
-                            log.write("client input: \(error)")
-                        }
-                        return .client
-                    }
-                    group.addTask {
-                        do {
-                            for try await frame in serverIn { await session.fromServer(frame) }
-                        } catch {
-                            log.write("server output: \(error)")
-                        }
-                        await session.serverClosed()
-                        return .server
-                    }
-                    group.addTask {
-                        while !Task.isCancelled {
-                            try? await Task.sleep(for: .milliseconds(100))
-                            await session.sweep()
-                        }
-                        return .sweeper
-                    }
-                    let first = await group.next()
-                    if first == .client {
-                        terminated.set()
-                        log.write("client closed its input; finishing")
-                        await session.waitUntilIdle(limit: options.shutdownGrace)
-                        serverOut.finish()
-                        if await !finished(exit, within: options.shutdownGrace) {
-                            log.write("server still running after the grace period; terminating")
-                            child.signal(SIGTERM)
-                            if await !finished(exit, within: .seconds(1)) { child.signal(SIGKILL) }
-                        }
-                    } else {
-                        log.write("server output closed")
-                    }
-                    group.cancelAll()
-                    clientOut.finish()
-                }
-            }
+        let sweeper = loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { _ in
+            session.sweep()
         }
+
+        var first: Side = .server
+        for await side in ends {
+            first = side
+            break
+        }
+        if first == .client {
+            log.write("client closed its input; finishing")
+            let deadline = ContinuousClock.now + options.shutdownGrace
+            while ContinuousClock.now < deadline, !((try? await loop.submit { session.isIdle }.get()) ?? true) {
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            try? await server.close(mode: .output)
+            if await !finished(exit, within: options.shutdownGrace) {
+                log.write("server still running after the grace period; terminating")
+                child.signal(SIGTERM)
+                if await !finished(exit, within: .seconds(1)) { child.signal(SIGKILL) }
+            }
+        } else {
+            log.write("server output closed")
+        }
+        sweeper.cancel()
         await gate.writer.flush()  // every submitted receipt is committed before the proxy exits
+        if let last = try? await loop.submit({ outlet.lastClientWrite }).get() { try? await last.get() }
+        try? await client.close()
+        try? await server.close()
         while exit.status == nil { try? await Task.sleep(for: .milliseconds(5)) }
         let status = exit.status!
         log.write("server exited with status \(status)")
         // After the client left, stopping the server is ours to do: that is a clean end, not its failure.
-        return terminated.isSet && status > 128 ? 0 : status
+        return first == .client && status > 128 ? 0 : status
     }
 
-    enum Side: Sendable { case client, server, sweeper }
+    enum Side: Sendable { case client, server }
 
-    /// Polls for the server's exit until `limit` (awaiting the exit task itself could not be abandoned).
+    /// Polls for the server's exit until `limit`.
     static func finished(_ exit: ExitWatch, within limit: Duration) async -> Bool {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
@@ -118,19 +108,23 @@ public enum StdioProxy {
         return exit.status != nil
     }
 
-    static func channel(input: Int32, output: Int32, maximum: Int) async throws -> Channel {
-        // Half-closure: the client closing its input must leave our output open for the last answers.
-        try await NIOPipeBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    /// A pipe channel on `loop` that frames lines and hands each to `frame`, and calls `end` once when its
+    /// input ends. Half-closure: the client closing its input leaves our output open for the last answers.
+    static func channel(
+        on loop: any EventLoop, input: Int32, output: Int32, maximum: Int,
+        attach: @escaping @Sendable (any Channel) -> Void, frame: @escaping @Sendable (Frame) -> Void,
+        end: @escaping @Sendable () -> Void
+    ) async throws -> any Channel {
+        try await NIOPipeBootstrap(group: loop)
             .channelOption(.allowRemoteHalfClosure, value: true)
-            .takingOwnershipOfDescriptors(input: input, output: output) { channel in
+            .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineFramer(maximumLength: maximum)))
-                    return try Channel(
-                        wrappingChannelSynchronously: channel,
-                        configuration: .init(isOutboundHalfClosureEnabled: true))
+                    attach(channel)
+                    try channel.pipeline.syncOperations.addHandlers(
+                        ByteToMessageHandler(LineFramer(maximumLength: maximum)), FrameHandler(frame: frame, end: end))
                 }
             }
+            .takingOwnershipOfDescriptors(input: input, output: output).get()
     }
 
     /// A descriptor NIO can poll: a copy of a pipe or socket, or — for a regular file or a terminal
@@ -179,33 +173,69 @@ final class ExitWatch: @unchecked Sendable {
     var status: Int32? { lock.withLock { value } }
 }
 
-/// A one-way switch shared between tasks.
-final class Flag: @unchecked Sendable {
-    // `value` is guarded by `lock`.
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
-}
+/// Hands each framed line to the session and reports the end of input once.
+final class FrameHandler: ChannelInboundHandler, @unchecked Sendable {
+    // Used only on its channel's event loop.
+    typealias InboundIn = Frame
+    let frame: @Sendable (Frame) -> Void
+    let end: @Sendable () -> Void
+    var ended = false
 
-/// Writes whole lines to the two pipe channels.
-struct PipeOutlet: ProxyOutlet {
-    let client: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    let server: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    let log: ProxyLog
-
-    func toClient(_ line: [UInt8]) async {
-        do { try await client.write(Self.buffer(line)) } catch { log.write("could not write to the client: \(error)") }
+    init(frame: @escaping @Sendable (Frame) -> Void, end: @escaping @Sendable () -> Void) {
+        self.frame = frame
+        self.end = end
     }
 
-    func toServer(_ line: [UInt8]) async {
-        do { try await server.write(Self.buffer(line)) } catch { log.write("could not write to the server: \(error)") }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        frame(unwrapInboundIn(data))
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { finish() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        finish()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        finish()
+        context.close(promise: nil)
+    }
+
+    func finish() {
+        guard !ended else { return }
+        ended = true
+        end()
+    }
+}
+
+/// Writes whole lines to the two pipe channels (on their event loop).
+final class ChannelOutlet: ProxyOutlet, @unchecked Sendable {
+    // The channels are set during channel setup and used only on the shared event loop.
+    var client: (any Channel)?
+    var server: (any Channel)?
+    var lastClientWrite: EventLoopFuture<Void>?
+    let log: ProxyLog
+
+    init(log: ProxyLog) { self.log = log }
+
+    func toClient(_ line: [UInt8]) {
+        guard let client else { return }
+        lastClientWrite = client.writeAndFlush(Self.buffer(line, client.allocator))
+    }
+
+    func toServer(_ line: [UInt8]) {
+        guard let server else { return }
+        server.writeAndFlush(Self.buffer(line, server.allocator), promise: nil)
     }
 
     func log(_ message: String) { log.write(message) }
 
-    static func buffer(_ line: [UInt8]) -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: line.count + 1)
+    static func buffer(_ line: [UInt8], _ allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: line.count + 1)
         buffer.writeBytes(line)
         buffer.writeInteger(UInt8(0x0A))
         return buffer

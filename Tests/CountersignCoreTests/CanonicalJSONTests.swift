@@ -66,7 +66,9 @@ struct CanonicalJSONTests {
 
 @Suite struct UTF16KeyOrderTests {
     @Test func matchesUTF16OrderOnEveryPair() {
-        let keys = ["", "a", "ab", "b", "é", "\u{E000}", "\u{FFFD}", "😀", "a😀", "a\u{E000}", "\u{FF61}x", "𝒜", "z", "\u{7F}"]
+        let keys = [
+            "", "a", "ab", "b", "é", "\u{E000}", "\u{FFFD}", "😀", "a😀", "a\u{E000}", "\u{FF61}x", "𝒜", "z", "\u{7F}",
+        ]
         for a in keys {
             for b in keys {
                 #expect(

@@ -4,6 +4,8 @@ import CountersignLedger
 import CountersignPolicy
 import CountersignProvenance
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 
 @testable import CountersignMCP
@@ -15,8 +17,8 @@ final class RecordingOutlet: ProxyOutlet, @unchecked Sendable {
     private var client: [JSONValue] = []
     private var server: [JSONValue] = []
 
-    func toClient(_ line: [UInt8]) async { lock.withLock { client.append(try! JSONValue.parse(Data(line))) } }
-    func toServer(_ line: [UInt8]) async { lock.withLock { server.append(try! JSONValue.parse(Data(line))) } }
+    func toClient(_ line: [UInt8]) { lock.withLock { client.append(try! JSONValue.parse(Data(line))) } }
+    func toServer(_ line: [UInt8]) { lock.withLock { server.append(try! JSONValue.parse(Data(line))) } }
     func log(_ message: String) {}
 
     var toClient: [JSONValue] { lock.withLock { client } }
@@ -84,11 +86,18 @@ struct Harness {
             gate: gate,
             options: ProxyOptions(
                 serverCommand: ["python3", "server.py"], downstreamTimeout: timeout, approvalMode: mode),
-            pins: try DescriptorPins(path: directory + "/pins.sqlite"), outlet: outlet)
+            pins: try DescriptorPins(path: directory + "/pins.sqlite"), outlet: outlet,
+            loop: MultiThreadedEventLoopGroup.singleton.next())
     }
 
-    func client(_ text: String) async { await session.fromClient(.line(Array(text.utf8))) }
-    func server(_ text: String) async { await session.fromServer(.line(Array(text.utf8))) }
+    /// Runs `body` on the session's event loop, where every entry point must run.
+    func onLoop(_ body: @escaping @Sendable (ProxySession) -> Void) async {
+        let session = self.session
+        try! await session.loop.submit { body(session) }.get()
+    }
+
+    func client(_ text: String) async { await onLoop { $0.fromClient(.line(Array(text.utf8))) } }
+    func server(_ text: String) async { await onLoop { $0.fromServer(.line(Array(text.utf8))) } }
 
     /// Every receipt, after the writer committed what was submitted (outcomes are pipelined).
     func receipts() async throws -> [Receipt] {
@@ -232,7 +241,7 @@ let notesTools = #"""
     @Test func hostileClientInputGetsErrorsNotCrashes() async throws {
         let h = try Harness()
         await h.client("{not json")
-        await h.session.fromClient(.oversized(bytes: 9_000_000))
+        await h.onLoop { $0.fromClient(.oversized(bytes: 9_000_000)) }
         await h.client(#"{"jsonrpc":"2.0","id":7,"method":"sampling/createMessage"}"#)
         await h.client(#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":3}}"#)
         await h.client(#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"x","arguments":[1]}}"#)
@@ -259,14 +268,14 @@ let notesTools = #"""
         await h.handshake(tools: notesTools)
         await h.call(1, "read_note", "{}")
         _ = await h.outlet.serverMessage(hasID(1))
-        await h.session.sweep(now: .now + .seconds(1))
+        await h.onLoop { $0.sweep(now: .now + .seconds(1)) }
         let timedOut = try #require(await h.outlet.clientMessage(hasID(1)))
         #expect(timedOut["error"]?["code"] == -32002)
         #expect(h.outlet.toServer.contains { $0["method"] == "notifications/cancelled" })
 
         await h.call(2, "read_note", "{}")
         _ = await h.outlet.serverMessage(hasID(2))
-        await h.session.serverClosed()
+        await h.onLoop { $0.serverClosed() }
         let died = try #require(await h.outlet.clientMessage(hasID(2)))
         #expect(died["error"]?["code"] == -32003)
         let outcomes = try await h.receipts().filter { $0.kind == "outcome" }.map(\.status)

@@ -127,7 +127,8 @@ async def test_session_through_the_proxy(home, mode):
     assert [o["status"] for o in outcomes] == ["executed"] * 3
     assert outcomes[0]["result"]["labels"] == ["untrusted", "external"]
     assert outcomes[0]["result"]["sha256"].startswith("sha256:") and "note todo" in outcomes[0]["result"]["preview"]
-    verify = subprocess.run([BIN, "verify", str(home / "ledger.sqlite")], capture_output=True, text=True)
+    verify = subprocess.run([BIN, "verify", str(home / "ledger.sqlite")], capture_output=True, text=True,
+                            env={**os.environ, "COUNTERSIGN_HOME": str(home)})
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
