@@ -60,6 +60,7 @@ let mcpPolicy = """
         decision: ask
         reason: An argument came from an untrusted tool output.
       - {id: env, when: {target_glob: ["*.env"]}, decision: deny, reason: no env files}
+      - {id: quick_ask, when: {tool: deploy}, decision: ask, approvals: {timeout: 0.3s}}
       - {id: reads, when: {intent: read}, decision: allow}
     """
 
@@ -306,5 +307,39 @@ let notesTools = #"""
         #expect(forwarded["params"]?["requestState"] == nil && forwarded["params"]?["inputResponses"] == nil)
         let decisions = try await h.receipts().filter { $0.kind == "decision" }.map { $0.decision ?? "" }
         #expect(decisions == ["ask", "ask->rejected", "ask->approved"])
+    }
+
+    @Test func anUnansweredElicitationExpiresAndACancelRejects() async throws {
+        let h = try Harness(mode: .auto)
+        await h.handshake(tools: notesTools, elicitation: true)
+        await h.call(1, "deploy", #"{"env":"prod"}"#)
+        _ = try #require(await h.outlet.clientMessage { $0["method"] == "elicitation/create" })
+        let expired = try #require(await h.outlet.clientMessage(hasID(1)))
+        #expect(expired["result"]?["_meta"]?["dev.countersign/decision"]?["decision"] == "ask->expired")
+
+        await h.call(2, "send", #"{"to":"bob","body":"x"}"#)
+        let ask = try #require(
+            await h.outlet.clientMessage {
+                $0["method"] == "elicitation/create" && $0["params"]?["message"]?.stringValue?.contains("send") == true
+            })
+        await h.client(#"{"jsonrpc":"2.0","id":\#(CanonicalJSON.string(ask["id"]!)),"result":{"action":"cancel"}}"#)
+        let cancelled = try #require(await h.outlet.clientMessage(hasID(2)))
+        #expect(cancelled["result"]?["_meta"]?["dev.countersign/decision"]?["decision"] == "ask->rejected")
+        let votes = try await h.receipts().filter { $0.kind == "approval" }
+        #expect(votes.map(\.status) == ["expire", "reject"])
+        #expect(votes[1].body["approvals"]?[0]?["note"] == "cancelled")
+        #expect(h.outlet.toServer.filter { $0["method"] == "tools/call" }.isEmpty)
+    }
+
+    @Test func batchMembersAreHandledAndAnsweredOneByOne() async throws {
+        let h = try Harness()
+        await h.handshake(tools: notesTools)
+        await h.client(
+            #"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_note","arguments":{}}},"#
+                + #"{"jsonrpc":"2.0","id":2,"method":"nope"},{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}]"#
+        )
+        #expect(await h.outlet.serverMessage(hasID(1)) != nil)
+        #expect(try #require(await h.outlet.clientMessage(hasID(2)))["error"]?["code"] == -32601)
+        #expect(await h.outlet.serverMessage { $0["method"] == "notifications/cancelled" } != nil)
     }
 }
