@@ -21,6 +21,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Core: envelope, JSON values, labels, decisions, canonical JSON and hashing.
@@ -67,6 +71,17 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // Adapter: the server — decision API, approvals inbox with the web channel, dashboard, metrics.
+        .target(
+            name: "CountersignServer",
+            dependencies: [
+                "CountersignCore", "CountersignPolicy", "CountersignLedger", "CountersignGate",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         // Reports: timeline, Markdown, the self-contained HTML viewer, replay under another policy.
         .target(
             name: "CountersignReports",
@@ -77,7 +92,8 @@ let package = Package(
             name: "CountersignCLI",
             dependencies: [
                 "CountersignCore", "CountersignPolicy", "CountersignProvenance", "CountersignLedger", "CountersignGate",
-                "CountersignReports", "CountersignHooks", "CountersignMCP",
+                "CountersignReports", "CountersignHooks", "CountersignMCP", "CountersignServer",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -115,6 +131,14 @@ let package = Package(
             dependencies: [
                 "CountersignMCP", "CountersignGate", "CountersignLedger", "CountersignPolicy", "CountersignProvenance",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "CountersignServerTests",
+            dependencies: [
+                "CountersignServer", "CountersignGate", "CountersignLedger", "CountersignPolicy",
+                "CountersignProvenance",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(name: "CountersignCLITests", dependencies: ["CountersignCLI", "countersign"]),

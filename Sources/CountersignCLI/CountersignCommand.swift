@@ -27,7 +27,7 @@ public struct CountersignCommand: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, PolicyCommand.self, ReceiptsCommand.self, VerifyCommand.self, ReplayCommand.self,
             KeysCommand.self, LedgerCommand.self, HookCommand.self, InstallCommand.self, UninstallCommand.self,
-            MCPCommand.self, HostileMCPServerCommand.self,
+            MCPCommand.self, ServeCommand.self, HostileMCPServerCommand.self,
         ]
     )
 

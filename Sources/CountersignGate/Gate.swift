@@ -22,6 +22,22 @@ public struct GateDecision: Sendable {
     /// The committed decision receipt's id, once an adapter learned it from `commit`.
     public var receiptID: String? = nil
 
+    public init(
+        envelope: ActionEnvelope, outcome: PolicyOutcome, finalDecision: FinalDecision, reason: String,
+        approvals: [ApprovalRecord], sessionLabels: [String], argumentLabels: [String], receipt: Receipt?,
+        internalError: String?
+    ) {
+        self.envelope = envelope
+        self.outcome = outcome
+        self.finalDecision = finalDecision
+        self.reason = reason
+        self.approvals = approvals
+        self.sessionLabels = sessionLabels
+        self.argumentLabels = argumentLabels
+        self.receipt = receipt
+        self.internalError = internalError
+    }
+
     /// Whether the adapter may run the action.
     public var allowed: Bool {
         finalDecision.allowsExecution && (receipt != nil || commit != nil) && internalError == nil

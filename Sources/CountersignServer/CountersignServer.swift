@@ -1,0 +1,101 @@
+import CountersignCore
+import CountersignGate
+import CountersignLedger
+import CountersignPolicy
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// `countersign serve`: the decision API, the approvals inbox and its dashboard, probes and metrics.
+public struct CountersignServer: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var reviewers: ReviewerDirectory
+        public var apiToken: String?
+        public var ledgerPath: String
+
+        public init(host: String, port: Int, reviewers: ReviewerDirectory, apiToken: String?, ledgerPath: String) {
+            self.host = host
+            self.port = port
+            self.reviewers = reviewers
+            self.apiToken = apiToken
+            self.ledgerPath = ledgerPath
+        }
+
+        public var isLoopback: Bool { ["127.0.0.1", "localhost", "::1"].contains(host) || host.hasPrefix("127.") }
+    }
+
+    public struct SetupError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public let service: DecisionService
+    public let metrics: ServerMetrics
+    let configuration: Configuration
+
+    public init(gate: Gate, configuration: Configuration) throws {
+        if !configuration.isLoopback && (configuration.apiToken == nil || configuration.reviewers.reviewers.isEmpty) {
+            throw SetupError(
+                description: "listening on \(configuration.host) (not loopback) requires --api-token-env and a "
+                    + "--reviewers file with tokens: anyone who can reach the port could otherwise decide and approve")
+        }
+        self.configuration = configuration
+        metrics = ServerMetrics()
+        let inbox = ApprovalInbox()
+        let metrics = self.metrics
+        inbox.onChange = { metrics.pendingApprovals($0) }
+        service = DecisionService(gate: gate, inbox: inbox, metrics: metrics)
+    }
+
+    /// The router with every route and the security middleware, for the server and for tests.
+    public func router(port: Int? = nil) -> Router<ServerContext> {
+        let router = Router(context: ServerContext.self)
+        let port = port ?? configuration.port
+        var hosts: Set<String> = ["127.0.0.1:\(port)", "localhost:\(port)", "[::1]:\(port)"]
+        hosts.insert("\(configuration.host.lowercased()):\(port)")
+        if port == 80 { hosts.formUnion(["127.0.0.1", "localhost"]) }
+        router.middlewares.add(SecurityMiddleware(allowedHosts: hosts))
+        let credentials = Credentials(
+            reviewers: configuration.reviewers, apiToken: configuration.apiToken.map { Array($0.utf8) })
+        Routes(service: service, credentials: credentials, metrics: metrics, ledgerPath: configuration.ledgerPath)
+            .register(on: router)
+        return router
+    }
+
+    /// Serves until SIGINT/SIGTERM; then stops accepting, lets pending decisions finish (up to 10 s) and
+    /// commits every receipt before returning. `ready` gets the bound port (useful with port 0).
+    public func run(logger: Logger, ready: @escaping @Sendable (Int) -> Void) async throws {
+        // The router must accept the real port in Host headers; with port 0 it is known only once bound,
+        // so a fixed port is resolved first.
+        let port = configuration.port == 0 ? try Self.freePort(host: configuration.host) : configuration.port
+        let app = Application(
+            router: router(port: port),
+            configuration: .init(address: .hostname(configuration.host, port: port), serverName: "countersign"),
+            onServerRunning: { channel in ready(channel.localAddress?.port ?? port) },
+            logger: logger)
+        try await app.runService()
+        await service.drain(limit: .seconds(10))
+    }
+
+    /// Asks the kernel for a free port on `host`.
+    static func freePort(host: String) throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw SetupError(description: "cannot open a socket") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0 else { throw SetupError(description: "cannot bind \(host)") }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

@@ -1,0 +1,89 @@
+import CountersignCore
+import Foundation
+import Yams
+
+/// The people who may give a second key through the server, from `--reviewers FILE`:
+///
+/// ```yaml
+/// reviewers:
+///   - {id: alice, name: Alice Martin, token_env: COUNTERSIGN_TOKEN_ALICE, groups: [sre, payments]}
+/// ```
+///
+/// Tokens are never in the file: each lives in the environment variable the entry names.
+public struct ReviewerDirectory: Sendable {
+    public struct Reviewer: Sendable, Equatable {
+        public let id: String
+        public let name: String
+        public let groups: [String]
+        let token: [UInt8]
+    }
+
+    public let reviewers: [Reviewer]
+
+    public init(reviewers: [Reviewer] = []) { self.reviewers = reviewers }
+
+    public struct LoadError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Reads the file; every problem names the file, the entry and a hint.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws -> ReviewerDirectory
+    {
+        func fail(_ message: String) -> LoadError { LoadError(description: "\(path): \(message)") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw fail("cannot read the reviewers file")
+        }
+        let root: Any?
+        do { root = try Yams.load(yaml: text) } catch { throw fail("not valid YAML: \(error)") }
+        guard let top = root as? [String: Any], let entries = top["reviewers"] as? [[String: Any]] else {
+            throw fail("expected a top-level 'reviewers:' list (see docs/api.md)")
+        }
+        var seen: Set<String> = []
+        var reviewers: [Reviewer] = []
+        for (index, entry) in entries.enumerated() {
+            let at = "reviewers[\(index)]"
+            let known: Set<String> = ["id", "name", "token_env", "groups"]
+            if let unknown = entry.keys.first(where: { !known.contains($0) }) {
+                throw fail("\(at): unknown key '\(unknown)' (id, name, token_env, groups)")
+            }
+            guard let id = entry["id"] as? String, !id.isEmpty else {
+                throw fail("\(at): 'id' must be a non-empty string")
+            }
+            guard seen.insert(id).inserted else { throw fail("\(at): duplicate reviewer id '\(id)'") }
+            guard let variable = entry["token_env"] as? String, !variable.isEmpty else {
+                throw fail("\(at) (\(id)): 'token_env' must name the environment variable holding the token")
+            }
+            guard let token = environment[variable], token.utf8.count >= 16 else {
+                throw fail(
+                    "\(at) (\(id)): the environment variable \(variable) must hold a token of at least 16 characters")
+            }
+            let groups = entry["groups"] as? [String] ?? []
+            if entry["groups"] != nil && !(entry["groups"] is [String]) {
+                throw fail("\(at) (\(id)): 'groups' must be a list of strings")
+            }
+            reviewers.append(
+                Reviewer(id: id, name: entry["name"] as? String ?? id, groups: groups, token: Array(token.utf8)))
+        }
+        return ReviewerDirectory(reviewers: reviewers)
+    }
+
+    /// The reviewer whose token this is, compared in constant time against every reviewer.
+    public func reviewer(token: String) -> Reviewer? {
+        let presented = Array(token.utf8)
+        var found: Reviewer?
+        for reviewer in reviewers where ConstantTime.equal(reviewer.token, presented) { found = reviewer }
+        return found
+    }
+}
+
+/// Comparisons whose duration does not depend on where the inputs differ.
+public enum ConstantTime {
+    public static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for i in 0..<max(a.count, b.count) {
+            diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+        }
+        return diff == 0
+    }
+}

@@ -1,0 +1,265 @@
+import CountersignCore
+import CountersignGate
+import CountersignLedger
+import CountersignPolicy
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// The HTTP surface: decision API, approvals inbox, dashboard, probes and metrics (docs/api.md).
+struct Routes {
+    let service: DecisionService
+    let credentials: Credentials
+    let metrics: ServerMetrics
+    let ledgerPath: String
+
+    func register(on router: Router<ServerContext>) {
+        router.get("/healthz") { _, _ in json(["ok": true]) }
+        router.get("/readyz") { _, _ in try ready() }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+        }
+        router.get("/") { _, _ in asset(Dashboard.html, "text/html; charset=utf-8") }
+        router.get("/app.js") { _, _ in asset(Dashboard.script, "text/javascript; charset=utf-8") }
+        router.get("/app.css") { _, _ in asset(Dashboard.style, "text/css; charset=utf-8") }
+
+        router.post("/v1/decide") { request, context in try await decide(request, context) }
+        router.get("/v1/decisions/:id") { request, context in try await waitFor(request, context) }
+        router.post("/v1/outcome") { request, context in try await outcome(request, context) }
+        router.get("/v1/receipts") { request, _ in try receipts(request) }
+        router.get("/v1/verify") { request, _ in try verify(request) }
+
+        router.post("/v1/session") { request, _ in
+            let reviewer = try credentials.reviewer(request)
+            return json([
+                "reviewer": reviewerJSON(reviewer), "csrf": .string(credentials.csrf(for: reviewer)),
+            ])
+        }
+        router.get("/v1/approvals") { request, _ in try approvals(request) }
+        router.post("/v1/approvals/:id/approve") { request, context in try await vote(request, context, approve: true) }
+        router.post("/v1/approvals/:id/deny") { request, context in try await vote(request, context, approve: false) }
+    }
+
+    // MARK: - Decision API
+
+    func decide(_ request: Request, _ context: ServerContext) async throws -> Response {
+        try credentials.requireAgent(request)
+        let body = try await jsonBody(request, context)
+        guard let action = body["action"] else { throw APIError(.badRequest, "the body needs \"action\": an envelope") }
+        let envelope: ActionEnvelope
+        do { envelope = try ActionEnvelope(json: action) } catch {
+            throw APIError(.badRequest, "action: \(error)")
+        }
+        let wait = try seconds(body["wait"], default: 0, field: "wait")
+        let record = await service.decide(envelope, wait: wait)
+        return json(decisionJSON(record))
+    }
+
+    func waitFor(_ request: Request, _ context: ServerContext) async throws -> Response {
+        try credentials.requireAgent(request)
+        let id = context.parameters.get("id") ?? ""
+        let wait = try seconds(
+            request.uri.queryParameters["wait"].map { .string(String($0)) }, default: 0, field: "wait")
+        guard let record = await service.wait(id, timeout: wait) else { throw APIError(.notFound, "no such decision") }
+        return json(decisionJSON(record))
+    }
+
+    func outcome(_ request: Request, _ context: ServerContext) async throws -> Response {
+        try credentials.requireAgent(request)
+        let body = try await jsonBody(request, context)
+        guard let id = body["decision_id"]?.stringValue else {
+            throw APIError(.badRequest, "\"decision_id\" is required")
+        }
+        let status = body["status"]?.stringValue ?? "executed"
+        let allowed: Set<String> = ["executed", "error", "tool_error", "timeout"]
+        guard allowed.contains(status) else {
+            throw APIError(.badRequest, "\"status\" must be one of \(allowed.sorted().joined(separator: ", "))")
+        }
+        if let error = body["error"], error.stringValue == nil, !error.isNull {
+            throw APIError(.badRequest, "\"error\" must be a string")
+        }
+        do {
+            let receipt = try await service.outcome(
+                id, status: status, result: body["result"], error: body["error"]?.stringValue)
+            return json([
+                "receipt": .string(receipt.id),
+                "labels": receipt.body["result"]?["labels"] ?? [],
+            ])
+        } catch let error as DecisionService.OutcomeError {
+            switch error {
+            case .unknown: throw APIError(.notFound, error.description)
+            default: throw APIError(.conflict, error.description)
+            }
+        }
+    }
+
+    func receipts(_ request: Request) throws -> Response {
+        try credentials.requireAgent(request, readOnly: true)
+        let parameters = request.uri.queryParameters
+        func value(_ key: String) -> String? { parameters[Substring(key)].map(String.init) }
+        var query = ReceiptQuery()
+        query.traceID = value("trace_id")
+        query.sessionID = value("session_id")
+        query.status = value("status")
+        query.decision = value("decision")
+        query.ruleID = value("rule_id")
+        query.kind = value("kind")
+        query.descending = true
+        let limit = value("limit").flatMap(Int.init) ?? 100
+        guard (1...1000).contains(limit) else { throw APIError(.badRequest, "limit must be 1…1000") }
+        query.limit = limit
+        let found = try service.gate.writer.store.query(query)
+        return json(["receipts": .array(found.map { .object($0.body) })])
+    }
+
+    func verify(_ request: Request) throws -> Response {
+        try credentials.requireAgent(request, readOnly: true)
+        let report = try service.gate.writer.store.verify(trust: TrustedSigners(), checkSignatures: true)
+        return json(report.json)
+    }
+
+    func ready() throws -> Response {
+        do {
+            _ = try service.gate.writer.store.count()
+            return json(["ready": true, "policy": .string(service.gate.policy.path)])
+        } catch {
+            throw APIError(.serviceUnavailable, "the ledger cannot be read")
+        }
+    }
+
+    // MARK: - Approvals inbox
+
+    func approvals(_ request: Request) throws -> Response {
+        let reviewer = try credentials.reviewer(request)
+        let entries = service.inbox.all().filter { entry in
+            // Each reviewer sees what they may answer, and what they already answered.
+            entry.state != .open || ApprovalInbox.refusal(reviewer, entry) == nil
+                || entry.votes.contains { $0.reviewer == reviewer.id }
+        }
+        return json([
+            "reviewer": reviewerJSON(reviewer),
+            "approvals": .array(entries.prefix(200).map { approvalJSON($0, for: reviewer) }),
+        ])
+    }
+
+    func vote(_ request: Request, _ context: ServerContext, approve: Bool) async throws -> Response {
+        let reviewer = try credentials.reviewer(request)
+        try credentials.requireCSRF(request, reviewer: reviewer)
+        let body = try await jsonBody(request, context)
+        let note = body["note"]?.stringValue
+        if let note, note.utf8.count > 2000 { throw APIError(.badRequest, "the note is longer than 2000 bytes") }
+        let id = context.parameters.get("id") ?? ""
+        do {
+            let entry = try service.inbox.vote(id, reviewer: reviewer, approve: approve, note: note)
+            return json(["approval": approvalJSON(entry, for: reviewer)])
+        } catch {
+            throw APIError(.init(code: error.status), error.description)
+        }
+    }
+
+    // MARK: - JSON
+
+    func decisionJSON(_ record: DecisionService.Record) -> JSONValue {
+        guard let decision = record.decision else {
+            return [
+                "decision_id": .string(record.id), "status": "pending", "approval_id": .string(record.id),
+                "action_hash": .string(record.envelope.actionHash),
+            ]
+        }
+        return [
+            "decision_id": .string(record.id),
+            "status": decision.allowed ? "allowed" : "denied",
+            "decision": .string(decision.finalDecision.rawValue),
+            "rule": .string(decision.outcome.ruleID), "reason": .string(decision.reason),
+            "receipt": (decision.receipt?.id ?? decision.receiptID).map(JSONValue.string) ?? .null,
+            "action_hash": .string(record.envelope.actionHash),
+            "argument_labels": .array(decision.argumentLabels.map(JSONValue.string)),
+            "approvals": .array(
+                decision.approvals.map {
+                    [
+                        "reviewer": .string($0.reviewer), "verdict": .string($0.verdict.rawValue),
+                        "note": $0.note.map(JSONValue.string) ?? .null,
+                    ]
+                }),
+        ]
+    }
+
+    func approvalJSON(_ entry: ApprovalInbox.Entry, for reviewer: ReviewerDirectory.Reviewer) -> JSONValue {
+        let request = entry.request
+        let formatter = ISO8601DateFormatter()
+        let redactor = service.gate.writer.sealer.redactor
+        return [
+            "id": .string(entry.id), "state": .string(entry.state.rawValue),
+            "created": .string(formatter.string(from: entry.created)),
+            "deadline": .string(formatter.string(from: entry.deadline)),
+            "preview": .array(request.preview.map { .string(redactor.redact($0)) }),
+            "tool": .string(request.envelope.tool), "actor": .string(request.envelope.actor),
+            "surface": .string(request.envelope.surface),
+            "rule": .string(request.outcome.ruleID), "reason": .string(request.outcome.reason),
+            "quorum": .int(Int64(request.requirement.quorum)),
+            "reviewers": .array(request.requirement.reviewers.map(JSONValue.string)),
+            "groups": .array(request.requirement.groups.map(JSONValue.string)),
+            "votes": .array(
+                entry.votes.map {
+                    [
+                        "reviewer": .string($0.reviewer), "verdict": .string($0.verdict.rawValue),
+                        "note": $0.note.map(JSONValue.string) ?? .null,
+                    ]
+                }),
+            "can_vote": .bool(ApprovalInbox.refusal(reviewer, entry) == nil),
+            "refusal": ApprovalInbox.refusal(reviewer, entry).map(JSONValue.string) ?? .null,
+        ]
+    }
+
+    func reviewerJSON(_ reviewer: ReviewerDirectory.Reviewer) -> JSONValue {
+        [
+            "id": .string(reviewer.id), "name": .string(reviewer.name),
+            "groups": .array(reviewer.groups.map(JSONValue.string)),
+        ]
+    }
+
+    func jsonBody(_ request: Request, _ context: ServerContext) async throws -> [String: JSONValue] {
+        guard request.headers[.contentType]?.hasPrefix("application/json") == true else {
+            throw APIError(.unsupportedMediaType, "send the body as application/json")
+        }
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        let value: JSONValue
+        do {
+            value = try Array(buffer.readableBytesView).withUnsafeBufferPointer { bytes throws(JSONParseError) in
+                try JSONValue.parse(bytes)
+            }
+        } catch {
+            throw APIError(.badRequest, "the body is not valid JSON: \(error)")
+        }
+        guard case .object(let object) = value else { throw APIError(.badRequest, "the body must be a JSON object") }
+        return object
+    }
+
+    func seconds(_ value: JSONValue?, default fallback: Double, field: String) throws -> Double {
+        guard let value, !value.isNull else { return fallback }
+        let seconds: Double?
+        switch value {
+        case .int(let n): seconds = Double(n)
+        case .double(let d): seconds = d
+        case .string(let s): seconds = DurationText.seconds(s) ?? Double(s)
+        default: seconds = nil
+        }
+        guard let seconds, seconds >= 0, seconds <= 300 else {
+            throw APIError(.badRequest, "\"\(field)\" must be a duration of at most 300s (e.g. 30, \"30s\")")
+        }
+        return seconds
+    }
+}
+
+func json(_ value: JSONValue) -> Response {
+    Response(
+        status: .ok, headers: [.contentType: "application/json"],
+        body: .init(byteBuffer: ByteBuffer(string: CanonicalJSON.string(value))))
+}
+
+func asset(_ text: String, _ type: String) -> Response {
+    Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
+}
