@@ -145,6 +145,13 @@ struct WebApproval: ApprovalProvider {
         let remaining = deadline - .now
         let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18
         inbox.open(id: id, request: request, timeout: max(0, seconds))
-        return await inbox.wait(id)
+        var votes = await inbox.wait(id)
+        if inbox.entry(id)?.state == .expired {
+            votes.append(
+                ApprovalRecord(
+                    reviewer: "countersign", channel: "timeout", verdict: .expire,
+                    note: "no quorum in the inbox within \(Int(seconds.rounded()))s"))
+        }
+        return votes
     }
 }
