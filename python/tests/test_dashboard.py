@@ -1,0 +1,69 @@
+"""The approvals dashboard in a real headless Chromium (Debian's chromium and chromedriver, driven by
+Selenium): an agent's decide call waits, a reviewer signs in, approves, and the waiting call returns
+allow. Screenshots are kept in test-artifacts/."""
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+from countersign import Countersign
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ready
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import TOKENS
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def browser():
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    assert chromium and driver, "install Debian's chromium and chromium-driver (.ci/run does)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1280,1000"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def test_a_reviewer_approves_in_the_dashboard_and_the_waiting_agent_resumes(server):
+    ARTIFACTS.mkdir(exist_ok=True)
+    cs = Countersign(server.url)
+    hostile = "git push origin main # <img src=x onerror=alert(1)> \x1b[31mred\x1b[0m"
+    pending = cs.decide({"actor": "coding-agent", "surface": "shell", "tool": "shell.exec", "intent": "execute",
+                         "target": "origin/main", "args": {"command": hostile}, "session_id": "ui"})
+    assert pending["status"] == "pending"
+    result = {}
+    waiter = threading.Thread(target=lambda: result.update(cs.wait(pending["decision_id"], timeout=90)))
+    waiter.start()
+
+    driver = browser()
+    try:
+        wait = WebDriverWait(driver, 20)
+        driver.get(server.url + "/")
+        driver.find_element(By.ID, "token").send_keys(TOKENS["alice"])
+        driver.find_element(By.ID, "signin-button").click()
+        card = wait.until(ready.presence_of_element_located(
+            (By.CSS_SELECTOR, f".approval[data-id='{pending['decision_id']}']")))
+        preview = card.find_element(By.TAG_NAME, "pre").text
+        assert "git push origin main" in preview and "<img src=x onerror=alert(1)>" in preview  # shown, not rendered
+        assert "\\u001b[31m" in preview and "\x1b" not in preview  # the escape is shown, not interpreted
+        assert not card.find_elements(By.TAG_NAME, "img")
+        wait.until(ready.text_to_be_present_in_element((By.ID, "verify-status"), "verified"))
+        assert "Alice Martin" in driver.find_element(By.ID, "who").text
+        card.find_element(By.CLASS_NAME, "note").send_keys("approved in the browser")
+        driver.save_screenshot(str(ARTIFACTS / "dashboard-pending.png"))
+        card.find_element(By.CLASS_NAME, "approve").click()
+        waiter.join(timeout=30)
+        assert result.get("status") == "allowed" and result.get("decision") == "ask->approved"
+        assert result["approvals"][0]["note"] == "approved in the browser"
+        wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "td.trace")))
+        driver.save_screenshot(str(ARTIFACTS / "dashboard-approved.png"))
+    finally:
+        driver.quit()
+    assert (ARTIFACTS / "dashboard-approved.png").stat().st_size > 10_000
