@@ -1,5 +1,6 @@
 import ArgumentParser
 import CountersignCore
+import CountersignGate
 import CountersignLedger
 import Foundation
 
@@ -91,4 +92,31 @@ func timeBound(_ text: String) throws -> String {
     }
     let seconds = Date().timeIntervalSince1970 - value * unit
     return Timestamp.format(seconds: Int(seconds), microseconds: 0)
+}
+
+/// `--approval-server URL [--approval-server-token-env NAME]`: second keys from a `countersign serve` inbox.
+struct ApprovalServerOptions: ParsableArguments {
+    @Option(
+        name: .customLong("approval-server"),
+        help: ArgumentHelp("Ask for second keys in this countersign serve inbox (web channel).", valueName: "url"))
+    var url: String?
+    @Option(
+        name: .customLong("approval-server-token-env"),
+        help: ArgumentHelp("Environment variable holding the server's API token.", valueName: "NAME"))
+    var tokenEnv: String?
+
+    func provider() throws -> RemoteWebApproval? {
+        guard let url else { return nil }
+        guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+            throw CLIError("--approval-server \(url): expected an http(s) URL such as http://127.0.0.1:8787")
+        }
+        var token: String?
+        if let name = tokenEnv {
+            guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty else {
+                throw CLIError("--approval-server-token-env \(name): the variable is not set")
+            }
+            token = value
+        }
+        return RemoteWebApproval(server: parsed, token: token)
+    }
 }

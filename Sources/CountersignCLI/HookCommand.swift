@@ -31,6 +31,7 @@ struct HookCommand: AsyncParsableCommand {
         help: ArgumentHelp(
             "Session state shared by hook processes (default .countersign/sessions.sqlite).", valueName: "path"))
     var sessions: String?
+    @OptionGroup var approvalServer: ApprovalServerOptions
 
     func run() async throws {
         let input = (try? Terminal.readStandardInput()) ?? Data()
@@ -50,7 +51,7 @@ struct HookCommand: AsyncParsableCommand {
             let writer = LedgerWriter(store: try ledger.openStore(), sealer: try ledger.sealer())
             let store = try SessionStore(path: sessions ?? StateDirectory.path + "/sessions.sqlite")
             let gate = Gate(policy: loaded, writer: writer, sessions: store)
-            return await HookRunner(dialect: dialect, gate: gate).run(input)
+            return await HookRunner(dialect: dialect, gate: gate, secondKey: try approvalServer.provider()).run(input)
         } catch {
             let reason = "\(error)".split(separator: "\n").first.map(String.init) ?? "setup failed"
             recordSetupFailure(reason, input: input)

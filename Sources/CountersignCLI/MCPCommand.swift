@@ -43,8 +43,9 @@ struct MCPProxyCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The policy (default .countersign/policy.yaml).", valueName: "file"))
     var policy: String?
     @OptionGroup var ledger: LedgerOptions
-    @Option(name: .long, help: "auto, elicitation, tty, auto-approve or auto-deny.")
+    @Option(name: .long, help: "auto, elicitation, tty, web (needs --approval-server), auto-approve or auto-deny.")
     var approval: ApprovalMode = .auto
+    @OptionGroup var approvalServer: ApprovalServerOptions
     @Option(
         name: .customLong("allow-env"),
         help: ArgumentHelp("Pass this environment variable to the server (repeatable).", valueName: "NAME"))
@@ -81,6 +82,9 @@ struct MCPProxyCommand: AsyncParsableCommand {
             throw ValidationError("--approval-timeout \(approvalTimeout): not a duration (e.g. 90s, 5m)")
         }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
+        if approval == .web && approvalServer.url == nil {
+            throw ValidationError("--approval web needs --approval-server URL (a countersign serve inbox)")
+        }
     }
 
     func run() async throws {
@@ -95,7 +99,8 @@ struct MCPProxyCommand: AsyncParsableCommand {
             let pinStore = try DescriptorPins(path: pins ?? StateDirectory.path + "/mcp-pins.sqlite")
             let options = ProxyOptions(
                 serverCommand: server, maximumMessageBytes: maxMessageBytes,
-                downstreamTimeout: .milliseconds(Int64(DurationText.seconds(timeout)! * 1000)), approvalMode: approval)
+                downstreamTimeout: .milliseconds(Int64(DurationText.seconds(timeout)! * 1000)), approvalMode: approval,
+                approvalServer: try approvalServer.provider())
             status = try await StdioProxy.run(
                 gate: gate, options: options, pins: pinStore, allowEnvironment: allowEnv,
                 paths: .init(serverLog: directory + "/mcp-server.log", proxyLog: directory + "/mcp-proxy.log"))

@@ -42,10 +42,14 @@ public struct HookResult: Sendable, Equatable {
 public struct HookRunner: Sendable {
     public let dialect: HookDialect
     public let gate: Gate
+    /// When set (`--approval-server`), an ask waits here for a second key (the server's inbox) and the
+    /// agent gets allow or deny; otherwise the agent's own dialog asks the human.
+    public let secondKey: (any ApprovalProvider)?
 
-    public init(dialect: HookDialect, gate: Gate) {
+    public init(dialect: HookDialect, gate: Gate, secondKey: (any ApprovalProvider)? = nil) {
         self.dialect = dialect
         self.gate = gate
+        self.secondKey = secondKey
     }
 
     /// Events that decide (and therefore must fail closed).
@@ -77,6 +81,15 @@ public struct HookRunner: Sendable {
         switch dialect.stage(event) {
         case .decide:
             let envelope = try envelope(event, payload)
+            if let secondKey {
+                let decision = await gate.decide(envelope, providers: [secondKey])
+                if let error = decision.internalError { return .block(error) }
+                guard decision.outcome.decision == .ask else { return dialect.answer(event, decision.outcome) }
+                let resolved = PolicyOutcome(
+                    decision: decision.allowed ? .allow : .deny, ruleID: decision.outcome.ruleID,
+                    reason: "\(decision.finalDecision.rawValue): \(decision.reason)")
+                return dialect.answer(event, resolved)
+            }
             let decision = await gate.decideDeferringAsk(envelope)
             if let error = decision.internalError { return .block(error) }
             return dialect.answer(event, decision.outcome)

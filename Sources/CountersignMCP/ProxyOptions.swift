@@ -1,13 +1,17 @@
+import CountersignGate
 import Foundation
 
 /// How `ask` decisions get their second key in the proxy.
 public enum ApprovalMode: String, CaseIterable, Sendable {
-    /// Elicitation (or `input_required`) when the client can, else the terminal, else rejected.
+    /// Elicitation (or `input_required`) when the client can, else the `--approval-server` inbox, else the
+    /// terminal, else rejected.
     case auto
     /// Only through the client; a client without the capability gets a rejection.
     case elicitation
     /// Only on the controlling terminal.
     case tty
+    /// Only the `countersign serve` inbox given by `--approval-server`.
+    case web
     case autoApprove = "auto-approve"
     case autoDeny = "auto-deny"
 }
@@ -23,12 +27,16 @@ public struct ProxyOptions: Sendable {
     public var ttyPath: String
     /// How long the server may take to exit after its stdin closes before it is terminated.
     public var shutdownGrace: Duration
+    /// The `web` channel: a `countersign serve` inbox (`--approval-server`).
+    public var approvalServer: (any ApprovalProvider)?
 
     public init(
         serverCommand: [String], maximumMessageBytes: Int = 4 * 1024 * 1024,
         downstreamTimeout: Duration = .seconds(120),
-        approvalMode: ApprovalMode = .auto, ttyPath: String = "/dev/tty", shutdownGrace: Duration = .seconds(2)
+        approvalMode: ApprovalMode = .auto, ttyPath: String = "/dev/tty", shutdownGrace: Duration = .seconds(2),
+        approvalServer: (any ApprovalProvider)? = nil
     ) {
+        self.approvalServer = approvalServer
         self.serverCommand = serverCommand
         self.maximumMessageBytes = maximumMessageBytes
         self.downstreamTimeout = downstreamTimeout

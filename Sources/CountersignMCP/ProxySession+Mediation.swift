@@ -214,8 +214,11 @@ extension ProxySession {
         case .autoApprove: return [AutoApprove()]
         case .autoDeny: return [AutoDeny()]
         case .tty: return [TTYApproval(path: options.ttyPath)]
+        case .web: return options.approvalServer.map { [$0] } ?? []
         case .elicitation: return clientCanElicit ? [elicitation] : []
-        case .auto: return clientCanElicit ? [elicitation] : [TTYApproval(path: options.ttyPath)]
+        case .auto:
+            if clientCanElicit { return [elicitation] }
+            return options.approvalServer.map { [$0] } ?? [TTYApproval(path: options.ttyPath)]
         }
     }
 

@@ -38,6 +38,8 @@ struct Routes {
             ])
         }
         router.get("/v1/approvals") { request, _ in try approvals(request) }
+        router.post("/v1/approval-requests") { request, context in try await openRequest(request, context) }
+        router.get("/v1/approval-requests/:id") { request, context in try await requestState(request, context) }
         router.post("/v1/approvals/:id/approve") { request, context in try await vote(request, context, approve: true) }
         router.post("/v1/approvals/:id/deny") { request, context in try await vote(request, context, approve: false) }
     }
@@ -156,6 +158,56 @@ struct Routes {
             return json(["approval": approvalJSON(entry, for: reviewer)])
         } catch {
             throw APIError(.init(code: error.status), error.description)
+        }
+    }
+
+    // MARK: - Approval requests from adapters in other processes (the remote `web` channel)
+
+    func openRequest(_ request: Request, _ context: ServerContext) async throws -> Response {
+        try credentials.requireAgent(request)
+        let body = try await jsonBody(request, context)
+        guard let action = body["action"], let envelope = try? ActionEnvelope(json: action) else {
+            throw APIError(.badRequest, "\"action\" must be an action envelope")
+        }
+        func strings(_ key: String) -> [String] { body[key]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+        var quorum = 1
+        if case .int(let n)? = body["quorum"] { quorum = Int(clamping: n) }
+        guard (1...20).contains(quorum) else { throw APIError(.badRequest, "\"quorum\" must be 1…20") }
+        let timeout = try seconds(body["timeout"], default: 300, field: "timeout")
+        let requirement = ApprovalRequirement(
+            quorum: quorum, reviewers: strings("reviewers"), groups: strings("groups"), timeoutSeconds: timeout,
+            channels: [.web])
+        let outcome = PolicyOutcome(
+            decision: .ask, ruleID: body["rule"]?.stringValue ?? "remote", reason: body["reason"]?.stringValue ?? "",
+            approvals: requirement)
+        let approval = ApprovalRequest(
+            envelope: envelope, outcome: outcome, requirement: requirement, argumentLabels: strings("argument_labels"))
+        let id = "apr_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+        service.inbox.open(id: id, request: approval, timeout: timeout)
+        return json(["approval_id": .string(id), "state": "open"])
+    }
+
+    func requestState(_ request: Request, _ context: ServerContext) async throws -> Response {
+        try credentials.requireAgent(request)
+        let id = context.parameters.get("id") ?? ""
+        let wait = try seconds(
+            request.uri.queryParameters["wait"].map { .string(String($0)) }, default: 0, field: "wait")
+        let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
+        while true {
+            guard let entry = service.inbox.entry(id) else { throw APIError(.notFound, "no such approval request") }
+            if entry.state != .open || ContinuousClock.now >= deadline {
+                return json([
+                    "approval_id": .string(id), "state": .string(entry.state.rawValue),
+                    "votes": .array(
+                        entry.votes.map {
+                            [
+                                "reviewer": .string($0.reviewer), "verdict": .string($0.verdict.rawValue),
+                                "channel": .string($0.channel), "note": $0.note.map(JSONValue.string) ?? .null,
+                            ]
+                        }),
+                ])
+            }
+            try await Task.sleep(for: .milliseconds(50))
         }
     }
 
