@@ -90,6 +90,34 @@ public final class Gate: Sendable {
     /// the action's result until then). Returns nil when the policy asks or the session cannot be read:
     /// use `decide`, which records those.
     public func decideSubmitting(_ envelope: ActionEnvelope) -> GateDecision? {
+        guard let (decision, draft) = quickDecision(envelope) else { return nil }
+        var submitted = decision
+        submitted.commit = writer.submit([draft])
+        return submitted
+    }
+
+    /// Like `decideSubmitting`, but returns after the decision receipt is committed (on the caller's
+    /// thread when the ledger is idle): for adapters that answer only once the receipt is durable.
+    public func decideCommitting(_ envelope: ActionEnvelope) async -> GateDecision? {
+        guard let (decision, draft) = quickDecision(envelope) else { return nil }
+        do {
+            let receipts = try await writer.append([draft])
+            return GateDecision(
+                envelope: envelope, outcome: decision.outcome, finalDecision: decision.finalDecision,
+                reason: decision.reason, approvals: [], sessionLabels: decision.sessionLabels,
+                argumentLabels: decision.argumentLabels, receipt: receipts.last, internalError: nil)
+        } catch {
+            return GateDecision(
+                envelope: envelope, outcome: decision.outcome, finalDecision: .deny,
+                reason: "the ledger could not record the decision", approvals: [],
+                sessionLabels: decision.sessionLabels, argumentLabels: decision.argumentLabels, receipt: nil,
+                internalError: "ledger: \(error)")
+        }
+    }
+
+    /// The decision and its receipt draft when no second key is involved; nil when the policy asks or the
+    /// session cannot be read.
+    func quickDecision(_ envelope: ActionEnvelope) -> (GateDecision, ReceiptDraft)? {
         let session: SessionState?
         do { session = try loadSession(envelope.sessionID) } catch { return nil }
         let (outcome, labels) = policy.evaluateWithLabels(envelope, session: session)
@@ -100,11 +128,10 @@ public final class Gate: Sendable {
         let draft = decisionDraft(
             envelope, outcome: outcome, final: final, recorded: nil, reason: outcome.reason, approvals: [],
             sessionLabels: sessionLabels, argumentLabels: argumentLabels)
-        var decision = GateDecision(
+        let decision = GateDecision(
             envelope: envelope, outcome: outcome, finalDecision: final, reason: outcome.reason, approvals: [],
             sessionLabels: sessionLabels, argumentLabels: argumentLabels, receipt: nil, internalError: nil)
-        decision.commit = writer.submit([draft])
-        return decision
+        return (decision, draft)
     }
 
     func decisionDraft(

@@ -40,19 +40,8 @@ public final class DecisionService: @unchecked Sendable {
     public func decide(_ envelope: ActionEnvelope, wait: Double) async -> Record {
         let started = ContinuousClock.now
         let id = Self.newID()
-        if let quick = gate.decideSubmitting(envelope) {
-            var decision = quick
-            switch await quick.commit?.wait() {
-            case .success(let receipts)?: decision.receiptID = receipts.last?.id
-            case .failure(let error)?:
-                // Fail closed: an allow that is not on record is a deny.
-                decision = GateDecision(
-                    envelope: envelope, outcome: quick.outcome, finalDecision: .deny,
-                    reason: "the ledger could not record the decision", approvals: [],
-                    sessionLabels: quick.sessionLabels,
-                    argumentLabels: quick.argumentLabels, receipt: nil, internalError: "ledger: \(error)")
-            case nil: break
-            }
+        if let decision = await gate.decideCommitting(envelope) {
+            // Fail closed: an allow the ledger could not record comes back as a deny (internalError set).
             let record = Record(id: id, envelope: envelope, decision: decision)
             store(record)
             metrics.decided(decision, surface: envelope.surface, since: started)
