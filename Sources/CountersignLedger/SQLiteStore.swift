@@ -13,6 +13,14 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
     public let path: String
     public let backend = "sqlite"
     let queue: DatabaseQueue
+    /// Checkpoints run on a connection of their own, off the append path (see `afterCommit`).
+    private let checkpointer = DispatchQueue(label: "countersign.sqlite-checkpoint")
+    private let checkpointConfiguration: Configuration
+    private let lock = NSLock()
+    private var commitsSinceCheckpoint = 0  // guarded by `lock`
+    private var checkpointing = false  // guarded by `lock`
+    private var checkpointQueue: DatabaseQueue?  // used only on `checkpointer`
+    static let checkpointEvery = 64
 
     public init(path: String, sync: SyncMode = .normal, readOnly: Bool = false) throws {
         self.path = path
@@ -26,6 +34,7 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
         }
+        checkpointConfiguration = config
         // Opening and creating the schema happen under a lock shared by every process using this file.
         queue = try FileLock.withExclusiveLock(path + ".lock") {
             let queue: DatabaseQueue
@@ -77,11 +86,13 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
 
     public func append(_ drafts: [ReceiptDraft], sealer: Sealer) throws -> [Receipt] {
         guard !drafts.isEmpty else { return [] }
-        return try queue.writeWithoutTransaction { db in
+        let result = try queue.writeWithoutTransaction { db in
             var sealed: [Receipt] = []
             try db.inTransaction(.immediate) {
                 let tail =
-                    try Row.fetchOne(db, sql: "SELECT seq, hash FROM receipts ORDER BY seq DESC LIMIT 1")
+                    try Row.fetchOne(
+                        db.cachedStatement(sql: "SELECT seq, hash FROM receipts ORDER BY seq DESC LIMIT 1")
+                    )
                     .map { ChainTail(seq: $0["seq"], hash: $0["hash"]) } ?? .empty
                 sealed = sealer.seal(drafts, after: tail)
                 let insert = try db.cachedStatement(
@@ -99,6 +110,30 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
                 return .commit
             }
             return sealed
+        }
+        afterCommit()
+        return result
+    }
+
+    /// A long-lived writer checkpoints the WAL every few dozen commits in the background (PASSIVE: it never
+    /// blocks appends), so the WAL stays below SQLite's automatic checkpoint — which would otherwise run
+    /// inside a commit, fsync included, and stall whoever waits on that receipt. Short-lived processes
+    /// keep SQLite's automatic checkpoint.
+    private func afterCommit() {
+        let start: Bool = lock.withLock {
+            commitsSinceCheckpoint += 1
+            guard commitsSinceCheckpoint >= Self.checkpointEvery, !checkpointing else { return false }
+            commitsSinceCheckpoint = 0
+            checkpointing = true
+            return true
+        }
+        guard start else { return }
+        checkpointer.async { [self] in
+            if checkpointQueue == nil {
+                checkpointQueue = try? DatabaseQueue(path: path, configuration: checkpointConfiguration)
+            }
+            _ = try? checkpointQueue?.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            lock.withLock { checkpointing = false }
         }
     }
 
