@@ -42,6 +42,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .long, help: ArgumentHelp("Session state (default .countersign/sessions.sqlite).", valueName: "path"))
     var sessions: String?
+    @Option(
+        name: .customLong("log-level"),
+        help: "trace, debug, info (one line per decision), notice (votes and lifecycle), warning, error.")
+    var logLevel: String = "info"
 
     func run() async throws {
         try await reportingErrorsAsync {
@@ -65,8 +69,11 @@ struct ServeCommand: AsyncParsableCommand {
                 gate: gate,
                 configuration: .init(
                     host: host, port: port, reviewers: directory, apiToken: apiToken, ledgerPath: ledger.ledgerPath))
+            guard let level = Logger.Level(rawValue: logLevel) else {
+                throw CLIError("--log-level \(logLevel): trace, debug, info, notice, warning, error or critical")
+            }
             var logger = Logger(label: "countersign.serve")
-            logger.logLevel = .notice
+            logger.logLevel = level
             let reviewerCount = directory.reviewers.count
             try await server.run(logger: logger) { bound in
                 let line =

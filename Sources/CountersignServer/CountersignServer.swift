@@ -50,7 +50,7 @@ public struct CountersignServer: Sendable {
     }
 
     /// The router with every route and the security middleware, for the server and for tests.
-    public func router(port: Int? = nil) -> Router<ServerContext> {
+    public func router(port: Int? = nil, logger: Logger = Logger(label: "countersign.serve")) -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
         let port = port ?? configuration.port
         var hosts: Set<String> = ["127.0.0.1:\(port)", "localhost:\(port)", "[::1]:\(port)"]
@@ -59,8 +59,10 @@ public struct CountersignServer: Sendable {
         router.middlewares.add(SecurityMiddleware(allowedHosts: hosts))
         let credentials = Credentials(
             reviewers: configuration.reviewers, apiToken: configuration.apiToken.map { Array($0.utf8) })
-        Routes(service: service, credentials: credentials, metrics: metrics, ledgerPath: configuration.ledgerPath)
-            .register(on: router)
+        Routes(
+            service: service, credentials: credentials, metrics: metrics, ledgerPath: configuration.ledgerPath,
+            logger: logger
+        ).register(on: router)
         return router
     }
 
@@ -71,7 +73,7 @@ public struct CountersignServer: Sendable {
         // so a fixed port is resolved first.
         let port = configuration.port == 0 ? try Self.freePort(host: configuration.host) : configuration.port
         let app = Application(
-            router: router(port: port),
+            router: router(port: port, logger: logger),
             configuration: .init(address: .hostname(configuration.host, port: port), serverName: "countersign"),
             onServerRunning: { channel in ready(channel.localAddress?.port ?? port) },
             logger: logger)

@@ -5,6 +5,7 @@ import CountersignPolicy
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 
 /// The HTTP surface: decision API, approvals inbox, dashboard, probes and metrics (docs/api.md).
 struct Routes {
@@ -12,6 +13,7 @@ struct Routes {
     let credentials: Credentials
     let metrics: ServerMetrics
     let ledgerPath: String
+    let logger: Logger
 
     func register(on router: Router<ServerContext>) {
         router.get("/healthz") { _, _ in json(["ok": true]) }
@@ -56,6 +58,15 @@ struct Routes {
         }
         let wait = try seconds(body["wait"], default: 0, field: "wait")
         let record = await service.decide(envelope, wait: wait)
+        // Structured, and never the arguments: they can carry secrets.
+        logger.info(
+            "decide",
+            metadata: [
+                "decision_id": .string(record.id), "actor": .string(envelope.actor), "tool": .string(envelope.tool),
+                "surface": .string(envelope.surface),
+                "decision": .string(record.decision?.finalDecision.rawValue ?? "pending"),
+                "rule": .string(record.decision?.outcome.ruleID ?? "-"),
+            ])
         return json(decisionJSON(record))
     }
 
@@ -155,6 +166,12 @@ struct Routes {
         let id = context.parameters.get("id") ?? ""
         do {
             let entry = try service.inbox.vote(id, reviewer: reviewer, approve: approve, note: note)
+            logger.notice(
+                "vote",
+                metadata: [
+                    "approval_id": .string(id), "reviewer": .string(reviewer.id),
+                    "verdict": .string(approve ? "approve" : "deny"), "state": .string(entry.state.rawValue),
+                ])
             return json(["approval": approvalJSON(entry, for: reviewer)])
         } catch {
             throw APIError(.init(code: error.status), error.description)
