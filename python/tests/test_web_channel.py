@@ -4,29 +4,14 @@ server's inbox until a reviewer answers (`--approval-server URL`)."""
 import json
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
 
-from conftest import BIN
+from conftest import BIN, answer_next
 
 FIXTURE_SERVER = Path(__file__).resolve().parents[2] / "Tests" / "e2e" / "mcp" / "fixture_server.py"
-
-
-def answer_next(server, verdict, note):
-    def review():
-        reviewer = server.reviewer()
-        for _ in range(300):
-            for approval in reviewer.pending():
-                reviewer.answer(approval["id"], verdict, note)
-                return
-            time.sleep(0.05)
-    thread = threading.Thread(target=review)
-    thread.start()
-    return thread
 
 
 def hook(server, command):
