@@ -347,18 +347,8 @@ public final class Gate: Sendable {
             decision: decision.finalDecision.rawValue, policyOutcome: decision.outcome)
     }
 
-    /// Records something an adapter observed that is not an action: a protocol session's identity, a tool
-    /// descriptor pinned, changed or flagged.
-    @discardableResult
-    public func recordEvent(
-        sessionID: String?, status: String, error: String? = nil, fields: [String: JSONValue]
-    ) async throws -> Receipt {
-        var draft = ReceiptDraft(kind: .event, status: status, sessionID: sessionID, error: error)
-        draft.extra = ["event": redactor.redact(.object(fields))]
-        return try await writer.append([draft]).last!
-    }
-
-    /// Like `recordEvent`, without waiting for the commit.
+    /// Records something an adapter observed that is not an action (a protocol session's identity, a tool
+    /// descriptor pinned, changed or flagged), without waiting for the commit.
     @discardableResult
     public func submitEvent(sessionID: String?, status: String, fields: [String: JSONValue]) -> CommitTicket {
         var draft = ReceiptDraft(kind: .event, status: status, sessionID: sessionID)
