@@ -97,8 +97,10 @@ func timeBound(_ text: String) throws -> String {
 /// `--approval-server URL [--approval-server-token-env NAME]`: second keys from a `countersign serve` inbox.
 struct ApprovalServerOptions: ParsableArguments {
     @Option(
-        name: .customLong("approval-server"),
-        help: ArgumentHelp("Ask for second keys in this countersign serve inbox (web channel).", valueName: "url"))
+        name: [.customLong("approval-server"), .customLong("server")],
+        help: ArgumentHelp(
+            "Ask for second keys in this countersign serve inbox (the web channel); --server is a synonym.",
+            valueName: "url"))
     var url: String?
     @Option(
         name: .customLong("approval-server-token-env"),
