@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "countersign", targets: ["countersign"]),
+        .executable(name: "countersign-hook", targets: ["countersign-hook"]),
         .library(name: "CountersignCore", targets: ["CountersignCore"]),
         .library(name: "CountersignPolicy", targets: ["CountersignPolicy"]),
         .library(name: "CountersignProvenance", targets: ["CountersignProvenance"]),
@@ -57,6 +58,12 @@ let package = Package(
             name: "CountersignGate",
             dependencies: ["CountersignCore", "CountersignPolicy", "CountersignProvenance", "CountersignLedger"]
         ),
+        // The remote `web` approval channel: a countersign serve inbox over HTTP (FoundationNetworking), kept
+        // out of the Gate so that what does not need the network (the slim hook) does not load it.
+        .target(
+            name: "CountersignRemote",
+            dependencies: ["CountersignCore", "CountersignPolicy", "CountersignLedger", "CountersignGate"]
+        ),
         // Adapters: coding-agent hooks (Claude Code, Codex).
         .target(
             name: "CountersignHooks",
@@ -92,13 +99,15 @@ let package = Package(
             name: "CountersignCLI",
             dependencies: [
                 "CountersignCore", "CountersignPolicy", "CountersignProvenance", "CountersignLedger", "CountersignGate",
-                "CountersignReports", "CountersignHooks", "CountersignMCP", "CountersignServer",
+                "CountersignReports", "CountersignHooks", "CountersignMCP", "CountersignServer", "CountersignRemote",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         // The executable stays thin: it only starts the CLI.
         .executableTarget(name: "countersign", dependencies: ["CountersignCLI"]),
+        // The hook alone, for agents that start a process per tool call: less to load, faster to start.
+        .executableTarget(name: "countersign-hook", dependencies: ["CountersignHooks"]),
 
         .testTarget(name: "CountersignCoreTests", dependencies: ["CountersignCore"]),
         .testTarget(
@@ -141,7 +150,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "CountersignCLITests", dependencies: ["CountersignCLI", "countersign"]),
+        .testTarget(name: "CountersignCLITests", dependencies: ["CountersignCLI", "countersign", "countersign-hook"]),
     ],
     swiftLanguageModes: [.v6]
 )

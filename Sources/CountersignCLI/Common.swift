@@ -2,6 +2,7 @@ import ArgumentParser
 import CountersignCore
 import CountersignGate
 import CountersignLedger
+import CountersignRemote
 import Foundation
 
 /// Where Countersign keeps its state: `$COUNTERSIGN_HOME`, else `.countersign` in the working directory.

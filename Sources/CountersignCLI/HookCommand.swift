@@ -42,34 +42,16 @@ struct HookCommand: AsyncParsableCommand {
     }
 
     func answer(_ input: Data) async -> HookResult {
-        guard let dialect = HookDialect(rawValue: agent) else {
-            return .block("unknown agent '\(agent)' (claude-code, codex, gemini, cursor)")
-        }
-        let policyPath = policy ?? StateDirectory.path + "/policy.yaml"
-        do {
-            let loaded = try Policy.load(path: policyPath)
-            let writer = LedgerWriter(store: try ledger.openStore(), sealer: try ledger.sealer())
-            let store = try SessionStore(path: sessions ?? StateDirectory.path + "/sessions.sqlite")
-            let gate = Gate(policy: loaded, writer: writer, sessions: store)
-            return await HookRunner(dialect: dialect, gate: gate, secondKey: try approvalServer.provider()).run(input)
-        } catch {
-            let reason = "\(error)".split(separator: "\n").first.map(String.init) ?? "setup failed"
-            recordSetupFailure(reason, input: input)
-            return .block(reason)
-        }
-    }
-
-    /// A failure before the Gate exists is still evidence: record it when the ledger can be written.
-    func recordSetupFailure(_ reason: String, input: Data) {
-        guard let store = try? ledger.openStore(), let sealer = try? ledger.sealer() else { return }
-        let payload = (try? JSONValue.parse(input))?.objectValue ?? [:]
-        var draft = ReceiptDraft(
-            kind: .decision, status: "blocked", sessionID: payload["session_id"]?.stringValue,
-            decision: FinalDecision.deny.rawValue, error: "hook setup failed: \(reason)")
-        draft.extra["hook"] = .object([
-            "agent": .string(agent), "event": payload["hook_event_name"] ?? .null,
-            "tool": payload["tool_name"] ?? .null,
-        ])
-        _ = try? store.append([draft], sealer: sealer)
+        var options = HookProcess.Options()
+        options.agent = agent
+        options.policy = policy
+        options.ledger = ledger.ledger
+        options.sessions = sessions
+        options.sync = ledger.sync
+        options.key = ledger.key
+        options.noRedaction = ledger.noRedaction
+        let secondKey: (any ApprovalProvider)?
+        do { secondKey = try approvalServer.provider() } catch { return .block("\(error)") }
+        return await HookProcess.answer(options, input: input, secondKey: secondKey)
     }
 }

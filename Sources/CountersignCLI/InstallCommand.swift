@@ -120,10 +120,15 @@ func makeInstaller(agent: String, scope: HookInstaller.Scope, policy: String?) t
         throw CLIError("unknown agent '\(agent)': claude-code, codex, gemini or cursor")
     }
     let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-    let binary = CommandLine.arguments[0].contains("/") ? executable.path : "countersign"
+    // The slim `countersign-hook` beside this binary starts faster; `countersign hook` does the same.
+    let slim = executable.deletingLastPathComponent().appendingPathComponent("countersign-hook").path
+    let binary =
+        !CommandLine.arguments[0].contains("/")
+        ? "countersign hook"
+        : FileManager.default.isExecutableFile(atPath: slim) ? slim : executable.path + " hook"
     let base = scope == .user ? homeDirectory : FileManager.default.currentDirectoryPath
     let command =
-        "\(binary) hook \(dialect.rawValue) --policy \(policyPath(scope: scope, policy: policy)) "
+        "\(binary) \(dialect.rawValue) --policy \(policyPath(scope: scope, policy: policy)) "
         + "--ledger \(base)/.countersign/ledger.sqlite --sessions \(base)/.countersign/sessions.sqlite"
     return HookInstaller(
         dialect: dialect, scope: scope, home: homeDirectory,

@@ -19,11 +19,12 @@ struct CLI {
         let stderr: String
     }
 
-    static func run(_ arguments: [String], stdin: String? = nil, in directory: String? = nil, home: String? = nil)
-        throws -> Result
-    {
+    static func run(
+        _ arguments: [String], stdin: String? = nil, in directory: String? = nil, home: String? = nil,
+        executable: URL = binary
+    ) throws -> Result {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable
         process.arguments = arguments
         if let home {
             var environment = ProcessInfo.processInfo.environment

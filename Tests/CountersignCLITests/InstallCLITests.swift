@@ -42,12 +42,16 @@ struct InstallCLITests {
         let ours = (hooks["PreToolUse"] as! [NSDictionary]).last!
         let command = ((ours["hooks"] as! [NSDictionary]).first!["command"] as! String)
         let words = command.split(separator: " ").map(String.init)
+        #expect(words[0].hasSuffix("/countersign-hook"), "the slim hook executable is installed: \(command)")
         let answer = try CLI.run(
             Array(words.dropFirst()),
             stdin:
                 #"{"session_id":"s","hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"rm -rf /"},"tool_use_id":"t"}"#,
-            in: project, home: home)
+            in: project, home: home, executable: URL(fileURLWithPath: words[0]))
         #expect(answer.stdout.contains(#""permissionDecision":"deny""#), "\(answer.stderr)")
+        // A usage mistake in the settings still blocks (exit 2), never allows.
+        let broken = try CLI.run(["claude-code", "--sync"], in: project, executable: URL(fileURLWithPath: words[0]))
+        #expect(broken.status == 2 && broken.stderr.contains("--sync needs a value"))
 
         let uninstall = try CLI.run(["uninstall", "claude-code"], in: project, home: home)
         #expect(uninstall.status == 0)

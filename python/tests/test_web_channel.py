@@ -14,20 +14,23 @@ from conftest import BIN, answer_next
 FIXTURE_SERVER = Path(__file__).resolve().parents[2] / "Tests" / "e2e" / "mcp" / "fixture_server.py"
 
 
-def hook(server, command):
+def hook(server, command, slim=False):
     payload = {"session_id": "web-hook", "transcript_path": "/tmp/t.jsonl", "cwd": "/repo", "permission_mode": "default",
                "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": command},
                "tool_use_id": "toolu_1"}
-    done = subprocess.run([BIN, "hook", "claude-code", "--policy", str(server.home / "policy.yaml"),
+    program = [BIN + "-hook"] if slim else [BIN, "hook"]
+    done = subprocess.run(program + ["claude-code", "--policy", str(server.home / "policy.yaml"),
                            "--ledger", str(server.home / "hook-ledger.sqlite"), "--approval-server", server.url],
                           input=json.dumps(payload), capture_output=True, text=True, timeout=60, cwd=str(server.home))
     return done.returncode, json.loads(done.stdout or "{}"), done.stderr
 
 
-@pytest.mark.parametrize("verdict,expected", [("approve", "allow"), ("deny", "deny")])
-def test_a_hook_waits_for_the_inbox(server, verdict, expected):
+@pytest.mark.parametrize("verdict,expected,slim", [("approve", "allow", False), ("deny", "deny", False),
+                                                   ("approve", "allow", True)])
+def test_a_hook_waits_for_the_inbox(server, verdict, expected, slim):
+    """`countersign hook` and the slim `countersign-hook` (which hands --approval-server calls to it)."""
     reviewer = answer_next(server, verdict, f"{verdict} from the inbox")
-    code, answer, err = hook(server, "git push origin main")
+    code, answer, err = hook(server, "git push origin main", slim=slim)
     reviewer.join()
     assert code == 0, err
     output = answer["hookSpecificOutput"]

@@ -1,4 +1,5 @@
 import CountersignCore
+import CountersignGate
 import CountersignLedger
 import CountersignPolicy
 import Foundation

@@ -1,0 +1,124 @@
+import CountersignCore
+import CountersignGate
+import CountersignLedger
+import CountersignPolicy
+import CountersignProvenance
+import Foundation
+
+/// One hook call as a process: what `countersign hook` and the slim `countersign-hook` executable both
+/// run. The slim one links only this layer (no server, no proxy, no argument parser), so it starts fast.
+public enum HookProcess {
+    public struct Options: Sendable {
+        public var agent = ""
+        public var policy: String?
+        public var ledger: String?
+        public var sessions: String?
+        public var sync = SyncMode.normal
+        public var key: String?
+        public var noRedaction = false
+        public var approvalServer: String?
+        public var approvalServerTokenEnv: String?
+
+        public init() {}
+
+        var stateDirectory: String {
+            let home = ProcessInfo.processInfo.environment["COUNTERSIGN_HOME"] ?? ""
+            return home.isEmpty ? ".countersign" : home
+        }
+    }
+
+    public static let usage = """
+        usage: countersign-hook <claude-code|codex|gemini|cursor> [--policy FILE] [--ledger PATH] [--sessions PATH]
+                                [--sync normal|full] [--key PATH] [--no-redaction]
+                                [--approval-server URL] [--approval-server-token-env NAME]
+        Answers one hook call from the agent's JSON on stdin (same as `countersign hook`; see docs/hooks.md).
+        """
+
+    /// Parses `countersign-hook` arguments; the message of an error says which argument is wrong.
+    public static func parse(_ arguments: [String]) throws(HookArgumentError) -> Options {
+        var options = Options()
+        var rest = arguments[...]
+        func value(_ flag: String) throws(HookArgumentError) -> String {
+            guard let next = rest.popFirst(), !next.hasPrefix("--") else {
+                throw HookArgumentError(message: "\(flag) needs a value")
+            }
+            return next
+        }
+        while let argument = rest.popFirst() {
+            switch argument {
+            case "--policy": options.policy = try value(argument)
+            case "--ledger": options.ledger = try value(argument)
+            case "--sessions": options.sessions = try value(argument)
+            case "--key": options.key = try value(argument)
+            case "--approval-server", "--server": options.approvalServer = try value(argument)
+            case "--approval-server-token-env": options.approvalServerTokenEnv = try value(argument)
+            case "--no-redaction": options.noRedaction = true
+            case "--sync":
+                let text = try value(argument)
+                guard let mode = SyncMode(rawValue: text) else {
+                    throw HookArgumentError(message: "--sync \(text): normal or full")
+                }
+                options.sync = mode
+            case "-h", "--help": throw HookArgumentError(message: usage, isHelp: true)
+            default:
+                guard !argument.hasPrefix("-"), options.agent.isEmpty else {
+                    throw HookArgumentError(message: "unexpected argument '\(argument)'")
+                }
+                options.agent = argument
+            }
+        }
+        return options
+    }
+
+    /// Answers one hook call. Every failure is the agent's blocking answer, recorded when the ledger can be
+    /// written.
+    public static func answer(
+        _ options: Options, input: Data, secondKey: (any ApprovalProvider)? = nil
+    ) async -> HookResult {
+        guard let dialect = HookDialect(rawValue: options.agent) else {
+            return .block("unknown agent '\(options.agent)' (claude-code, codex, gemini, cursor)")
+        }
+        let state = options.stateDirectory
+        do {
+            let policy = try Policy.load(path: options.policy ?? state + "/policy.yaml")
+            let writer = LedgerWriter(store: try openStore(options), sealer: try sealer(options))
+            let sessions = try SessionStore(path: options.sessions ?? state + "/sessions.sqlite")
+            let gate = Gate(policy: policy, writer: writer, sessions: sessions)
+            return await HookRunner(dialect: dialect, gate: gate, secondKey: secondKey).run(input)
+        } catch {
+            let reason = "\(error)".split(separator: "\n").first.map(String.init) ?? "setup failed"
+            recordSetupFailure(reason, options: options, input: input)
+            return .block(reason)
+        }
+    }
+
+    static func openStore(_ options: Options) throws -> any ReceiptStore {
+        try ReceiptStores.open(path: options.ledger ?? options.stateDirectory + "/ledger.sqlite", sync: options.sync)
+    }
+
+    static func sealer(_ options: Options) throws -> Sealer {
+        let resolved = try KeyResolver.resolve(explicitPath: options.key, stateDirectory: options.stateDirectory)
+        if let notice = resolved.notice { FileHandle.standardError.write(Data((notice + "\n").utf8)) }
+        return Sealer(key: resolved.key, redactor: Redactor(enabled: !options.noRedaction))
+    }
+
+    /// A failure before the Gate exists is still evidence: record it when the ledger can be written.
+    static func recordSetupFailure(_ reason: String, options: Options, input: Data) {
+        guard let store = try? openStore(options), let sealer = try? sealer(options) else { return }
+        let payload = (try? JSONValue.parse(input))?.objectValue ?? [:]
+        var draft = ReceiptDraft(
+            kind: .decision, status: "blocked", sessionID: payload["session_id"]?.stringValue,
+            decision: FinalDecision.deny.rawValue, error: "hook setup failed: \(reason)")
+        draft.extra["hook"] = .object([
+            "agent": .string(options.agent), "event": payload["hook_event_name"] ?? .null,
+            "tool": payload["tool_name"] ?? .null,
+        ])
+        _ = try? store.append([draft], sealer: sealer)
+    }
+}
+
+public struct HookArgumentError: Error, CustomStringConvertible {
+    public let message: String
+    public var isHelp = false
+    public var description: String { message }
+}

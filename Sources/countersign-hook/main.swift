@@ -1,0 +1,32 @@
+// `countersign-hook <agent> …`: the coding-agent hook as a small executable of its own. It links only
+// the hook layer (no server, no MCP proxy), so the agent waits for a process that starts fast.
+import CountersignHooks
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+let options: HookProcess.Options
+do {
+    options = try HookProcess.parse(Array(CommandLine.arguments.dropFirst()))
+} catch {
+    FileHandle.standardError.write(Data((error.message + "\n").utf8))
+    // A usage mistake in the agent's settings must still block the tool call (exit 2), never allow it.
+    exit(error.isHelp ? 0 : 2)
+}
+if options.approvalServer != nil {
+    // Waiting for reviewers takes seconds: hand the call to the full binary, which has the HTTP client.
+    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let full = URL(fileURLWithPath: me).deletingLastPathComponent().appendingPathComponent("countersign").path
+    let argv = [full, "hook"] + CommandLine.arguments.dropFirst()
+    var cArgs = argv.map { strdup($0) } + [nil]
+    execv(full, &cArgs)
+    FileHandle.standardError.write(Data("countersign-hook: --approval-server needs \(full): \(errno)\n".utf8))
+    exit(2)
+}
+let input = FileHandle.standardInput.readDataToEndOfFile()
+let result = await HookProcess.answer(options, input: input)
+if !result.stdout.isEmpty { FileHandle.standardOutput.write(Data(result.stdout.utf8)) }
+if !result.stderr.isEmpty { FileHandle.standardError.write(Data(result.stderr.utf8)) }
+exit(result.exitCode)
