@@ -125,6 +125,23 @@ public final class ApprovalInbox: @unchecked Sendable {
         }
     }
 
+    /// Closes every open request with a rejection, so each waiting decision is recorded before the server
+    /// exits (a restart must not leave an ask with no receipt).
+    func shutDown() {
+        let open = lock.withLock {
+            entries.values.filter { $0.state == .open }.map(\.id)
+        }
+        for id in open {
+            lock.withLock {
+                entries[id]?.votes.append(
+                    ApprovalRecord(
+                        reviewer: "countersign", channel: "web", verdict: .reject,
+                        note: "the server stopped before a quorum was reached"))
+            }
+            close(id, as: .rejected)
+        }
+    }
+
     public func entry(_ id: String) -> Entry? { lock.withLock { entries[id] } }
 
     /// Open requests first (newest first), then recently closed ones.

@@ -145,8 +145,10 @@ public final class DecisionService: @unchecked Sendable {
         return receipt
     }
 
-    /// Waits (up to `limit`) for decisions still waiting on a second key, then for the ledger.
+    /// Rejects what still waits for a second key, waits (up to `limit`) for those decisions to be
+    /// recorded, then for the ledger.
     public func drain(limit: Duration) async {
+        inbox.shutDown()
         let deadline = ContinuousClock.now + limit
         while lock.withLock({ inFlight }) > 0 && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))

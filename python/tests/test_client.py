@@ -93,3 +93,15 @@ def test_hostile_requests_over_a_real_socket(server):
     assert raw("GET", "/readyz")[0] == 200
     status, metrics = raw("GET", "/metrics")
     assert status == 200 and b"countersign_pending_approvals" in metrics
+
+
+def test_stopping_the_server_records_every_pending_ask(server):
+    cs = Countersign(server.url)
+    pending = cs.decide(shell("git push origin release"))
+    assert pending["status"] == "pending"
+    code, out, _ = server.stop()
+    assert code == 0 and "every receipt is committed" in out
+    decisions = [r for r in server.receipts() if r["kind"] == "decision"]
+    assert decisions[-1]["decision"] == "ask->rejected"
+    votes = [r for r in server.receipts() if r["kind"] == "approval"]
+    assert votes[-1]["approvals"][0]["note"] == "the server stopped before a quorum was reached"
