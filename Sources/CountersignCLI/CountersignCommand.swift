@@ -18,8 +18,15 @@ public struct CountersignCommand: AsyncParsableCommand {
               countersign verify
               countersign policy test --policy P.yaml --cases P-tests.yaml
               countersign policy check --policy P.yaml
+              countersign demo mcp-shim-eval   # a poisoned MCP server, without and with the proxy
 
-            State lives in .countersign/ (or $COUNTERSIGN_HOME): ledger.sqlite, signing-key.
+            Protect an agent:
+              countersign mcp proxy --policy P.yaml -- <MCP server command>
+              countersign install claude-code  # or codex, gemini, cursor
+              countersign serve --reviewers reviewers.yaml   # decision API + approvals dashboard
+
+            State lives in .countersign/ (or $COUNTERSIGN_HOME): ledger.sqlite, signing-key, sessions.sqlite,
+            mcp-pins.sqlite.
 
             Exit codes: 0 success; 1 invalid input, invalid policy or failing tests; 64 usage error.
             """,
