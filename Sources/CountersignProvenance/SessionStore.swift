@@ -45,12 +45,15 @@ public final class SessionStore: @unchecked Sendable {
     /// The session as stored (empty when new). Label names the registry does not know are ignored.
     public func load(id: String, registry: LabelRegistry, limits: ProvenanceLimits = .default) throws -> SessionState {
         try queue.read { db in
+            // Cached statements: a long-lived process (the server) prepares each query once.
             let labels = registry.set(
-                try String.fetchAll(db, sql: "SELECT label FROM session_labels WHERE session_id = ?", arguments: [id]))
+                try String.fetchAll(
+                    db.cachedStatement(sql: "SELECT label FROM session_labels WHERE session_id = ?"), arguments: [id]))
             var order: [String] = []
             var byText: [String: ValueIndex.Entry] = [:]
             let rows = try Row.fetchCursor(
-                db, sql: "SELECT text, label FROM session_values WHERE session_id = ? ORDER BY rowid", arguments: [id])
+                db.cachedStatement(sql: "SELECT text, label FROM session_values WHERE session_id = ? ORDER BY rowid"),
+                arguments: [id])
             while let row = try rows.next() {
                 let text: String = row["text"]
                 let label: String = row["label"]
@@ -68,7 +71,8 @@ public final class SessionStore: @unchecked Sendable {
                 byText[text] = entry
             }
             let trustedTexts = try String.fetchAll(
-                db, sql: "SELECT text FROM session_trusted_texts WHERE session_id = ? ORDER BY rowid", arguments: [id])
+                db.cachedStatement(sql: "SELECT text FROM session_trusted_texts WHERE session_id = ? ORDER BY rowid"),
+                arguments: [id])
             return SessionState(
                 id: id, registry: registry, limits: limits, labels: labels, values: order.map { byText[$0]! },
                 trustedTexts: trustedTexts)
