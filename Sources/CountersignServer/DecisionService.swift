@@ -37,9 +37,13 @@ public final class DecisionService: @unchecked Sendable {
 
     /// Decides; when the policy asks, the decision stays pending in the inbox and this returns after at
     /// most `wait` seconds with whatever is known.
-    public func decide(_ envelope: ActionEnvelope, wait: Double) async -> Record {
+    public func decide(_ action: ActionEnvelope, wait: Double) async -> Record {
         let started = ContinuousClock.now
         let id = Self.newID()
+        // Without a trace id of its own, the decision id ties the decision, its votes and its outcome together.
+        var traced = action
+        if traced.traceID == nil { traced.traceID = id }
+        let envelope = traced
         if let decision = await gate.decideCommitting(envelope) {
             // Fail closed: an allow the ledger could not record comes back as a deny (internalError set).
             let record = Record(id: id, envelope: envelope, decision: decision)

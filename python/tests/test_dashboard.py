@@ -62,7 +62,13 @@ def test_a_reviewer_approves_in_the_dashboard_and_the_waiting_agent_resumes(serv
         waiter.join(timeout=30)
         assert result.get("status") == "allowed" and result.get("decision") == "ask->approved"
         assert result["approvals"][0]["note"] == "approved in the browser"
-        wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "td.trace")))
+        trace = wait.until(ready.element_to_be_clickable(
+            (By.XPATH, f"//td[@class='trace' and text()='{pending['decision_id']}']")))
+        trace.click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#trace-steps li")) >= 2)
+        steps = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#trace-steps li")]
+        assert any("approval approve" in step for step in steps)
+        assert any("decision authorized ask->approved" in step for step in steps)
         driver.save_screenshot(str(ARTIFACTS / "dashboard-approved.png"))
     finally:
         driver.quit()
