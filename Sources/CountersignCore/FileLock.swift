@@ -18,3 +18,23 @@ public enum FileLock {
         return try body()
     }
 }
+
+/// Opening a database whose schema is already current needs no lock and no migration: a hook process
+/// opens two of them per tool call, so that check is worth skipping. A new or older file is opened and
+/// migrated under `FileLock` as before.
+public enum SchemaGate {
+    public static func open<Database>(
+        path: String, isCurrent: (Database) -> Bool, open: () throws -> Database,
+        migrate: (Database) throws -> Void
+    ) throws -> Database {
+        var info = stat()
+        if stat(path, &info) == 0, info.st_size > 0, let database = try? open(), isCurrent(database) {
+            return database
+        }
+        return try FileLock.withExclusiveLock(path + ".lock") {
+            let database = try open()
+            try migrate(database)
+            return database
+        }
+    }
+}

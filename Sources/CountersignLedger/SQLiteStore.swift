@@ -21,6 +21,11 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
     private var checkpointing = false  // guarded by `lock`
     private var checkpointQueue: DatabaseQueue?  // used only on `checkpointer`
     static let checkpointEvery = 64
+    static let schemaVersion = 1
+
+    static func version(of queue: DatabaseQueue) -> Int? {
+        try? queue.read { try Int.fetchOne($0, sql: "PRAGMA user_version") }
+    }
 
     public init(path: String, sync: SyncMode = .normal, readOnly: Bool = false) throws {
         self.path = path
@@ -36,15 +41,22 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
         }
         checkpointConfiguration = config
         // Opening and creating the schema happen under a lock shared by every process using this file.
-        queue = try FileLock.withExclusiveLock(path + ".lock") {
-            let queue: DatabaseQueue
-            do {
-                queue = try DatabaseQueue(path: path, configuration: config)
-            } catch {
-                throw LedgerError("cannot open SQLite ledger \(path): \(error)")
-            }
-            if !readOnly { try Self.migrate(queue) }
-            return queue
+        do {
+            queue = try SchemaGate.open(
+                path: path,
+                isCurrent: { readOnly || Self.version(of: $0) == Self.schemaVersion },
+                open: { try DatabaseQueue(path: path, configuration: config) },
+                migrate: { queue in
+                    guard !readOnly else { return }
+                    try Self.migrate(queue)
+                    try queue.writeWithoutTransaction {
+                        try $0.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)")
+                    }
+                })
+        } catch let error as LedgerError {
+            throw error
+        } catch {
+            throw LedgerError("cannot open SQLite ledger \(path): \(error)")
         }
     }
 

@@ -19,11 +19,19 @@ public final class SessionStore: @unchecked Sendable {
         config.busyMode = .timeout(30)
         config.journalMode = .wal
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
-        queue = try FileLock.withExclusiveLock(path + ".lock") {
-            let queue = try DatabaseQueue(path: path, configuration: config)
-            try Self.migrate(queue)
-            return queue
-        }
+        queue = try SchemaGate.open(
+            path: path, isCurrent: { Self.version(of: $0) == Self.schemaVersion },
+            open: { try DatabaseQueue(path: path, configuration: config) },
+            migrate: { queue in
+                try Self.migrate(queue)
+                try queue.writeWithoutTransaction { try $0.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)") }
+            })
+    }
+
+    static let schemaVersion = 1
+
+    static func version(of queue: DatabaseQueue) -> Int? {
+        try? queue.read { try Int.fetchOne($0, sql: "PRAGMA user_version") }
     }
 
     static func migrate(_ queue: DatabaseQueue) throws {
