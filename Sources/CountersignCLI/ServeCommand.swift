@@ -68,7 +68,7 @@ struct ServeCommand: AsyncParsableCommand {
             let server = try CountersignServer(
                 gate: gate,
                 configuration: .init(
-                    host: host, port: port, reviewers: directory, apiToken: apiToken, ledgerPath: ledger.ledgerPath))
+                    host: host, port: port, reviewers: directory, apiToken: apiToken))
             guard let level = Logger.Level(rawValue: logLevel) else {
                 throw CLIError("--log-level \(logLevel): trace, debug, info, notice, warning, error or critical")
             }

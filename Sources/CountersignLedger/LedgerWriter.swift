@@ -100,26 +100,21 @@ public final class LedgerWriter: @unchecked Sendable {
     }
 }
 
-/// When submitted receipts are committed. Checking is cheap; waiting suspends only if not yet done.
+/// When submitted receipts are committed: check `finished`, or be called back once they are.
 public final class CommitTicket: @unchecked Sendable {
-    // `result` and `waiters` are guarded by `lock`.
+    // `result` and `callbacks` are guarded by `lock`.
     private let lock = NSLock()
     private var result: Result<[Receipt], any Error>?
-    private var waiters: [CheckedContinuation<Result<[Receipt], any Error>, Never>] = []
     private var callbacks: [@Sendable (Result<[Receipt], any Error>) -> Void] = []
 
     public init() {}
 
     func finish(_ outcome: Result<[Receipt], any Error>) {
-        let (waiting, calls) = lock.withLock {
+        let calls = lock.withLock {
             result = outcome
-            defer {
-                waiters.removeAll()
-                callbacks.removeAll()
-            }
-            return (waiters, callbacks)
+            defer { callbacks.removeAll() }
+            return callbacks
         }
-        for waiter in waiting { waiter.resume(returning: outcome) }
         for call in calls { call(outcome) }
     }
 
@@ -136,16 +131,4 @@ public final class CommitTicket: @unchecked Sendable {
         if let done { body(done) }
     }
 
-    /// The committed receipts, or the ledger's error.
-    public func wait() async -> Result<[Receipt], any Error> {
-        if let done = lock.withLock({ result }) { return done }
-        return await withCheckedContinuation { continuation in
-            let done: Result<[Receipt], any Error>? = lock.withLock {
-                if let result { return result }
-                waiters.append(continuation)
-                return nil
-            }
-            if let done { continuation.resume(returning: done) }
-        }
-    }
 }

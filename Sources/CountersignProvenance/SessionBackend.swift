@@ -6,15 +6,20 @@ import Foundation
 public protocol SessionBackend: Sendable {
     /// The session as stored (empty when new).
     func load(id: String, registry: LabelRegistry, limits: ProvenanceLimits) throws -> SessionState
-    /// Keeps what `updated` knows beyond `original` (both states of one session).
-    func save(_ updated: SessionState, since original: SessionState) throws
-    /// Changes a session in place (load, change, save for stores that cannot do better).
+    /// Changes a session: what the change adds is kept (never lost to a concurrent caller).
     func update<R>(
         id: String, registry: LabelRegistry, _ body: (inout SessionState) throws -> R
     ) throws -> R
 }
 
 extension SessionBackend {
+    public func load(id: String, registry: LabelRegistry) throws -> SessionState {
+        try load(id: id, registry: registry, limits: .default)
+    }
+}
+
+extension SessionStore: SessionBackend {
+    /// Load, change, then save what the change added (rows merge by union across processes).
     public func update<R>(
         id: String, registry: LabelRegistry, _ body: (inout SessionState) throws -> R
     ) throws -> R {
@@ -24,16 +29,10 @@ extension SessionBackend {
         try save(state, since: before)
         return result
     }
-
-    public func load(id: String, registry: LabelRegistry) throws -> SessionState {
-        try load(id: id, registry: registry, limits: .default)
-    }
 }
 
-extension SessionStore: SessionBackend {}
-
-/// Sessions held by one process. Saves merge by union, like the SQLite store, so concurrent calls of one
-/// session never lose a fact either of them learned.
+/// Sessions held by one process, changed in place under a lock, so concurrent calls of one session
+/// never lose a fact either of them learned.
 public final class MemorySessionStore: SessionBackend, @unchecked Sendable {
     // `states` is guarded by `lock`.
     private let lock = NSLock()
@@ -53,17 +52,6 @@ public final class MemorySessionStore: SessionBackend, @unchecked Sendable {
             var state = states.removeValue(forKey: id) ?? SessionState(id: id, registry: registry)
             defer { states[id] = state }
             return try body(&state)
-        }
-    }
-
-    public func save(_ updated: SessionState, since original: SessionState) throws {
-        lock.withLock {
-            guard var current = states[updated.id] else {
-                states[updated.id] = updated
-                return
-            }
-            current.merge(updated, since: original)
-            states[updated.id] = current
         }
     }
 }

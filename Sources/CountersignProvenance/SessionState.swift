@@ -50,12 +50,6 @@ public struct SessionState: Sendable, Hashable {
         values.record(text, labels: registry.trustedSet, trusted: true, limits: limits)
     }
 
-    /// Adds what `updated` learned beyond `original`: concurrent calls of one session merge by union.
-    public mutating func merge(_ updated: SessionState, since original: SessionState) {
-        labels.formUnion(updated.labels)
-        values.merge(updated.values, since: original.values, limits: limits)
-    }
-
     /// Adds labels to the session without values (e.g. a flagged tool descriptor).
     public mutating func addSessionLabels(_ extra: LabelSet) {
         labels.formUnion(extra)

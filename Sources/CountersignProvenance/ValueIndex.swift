@@ -61,15 +61,6 @@ public struct ValueIndex: Sendable, Hashable {
         entries.append(Entry(text: text, labels: labels, trusted: typedByUser))
     }
 
-    /// Adds what `updated` learned beyond `original` (two later states of this index's session).
-    mutating func merge(_ updated: ValueIndex, since original: ValueIndex, limits: ProvenanceLimits) {
-        for text in updated.trustedTexts.dropFirst(original.trustedTexts.count) { trustedTexts.append(text) }
-        for entry in updated.entries {
-            if let old = original.positions[entry.text], original.entries[old] == entry { continue }
-            add(entry.text, labels: entry.labels, trusted: entry.trusted, limits: limits)
-        }
-    }
-
     private mutating func forgetOldest() {
         let drop = max(1, entries.count / 10)
         entries.removeFirst(drop)

@@ -14,14 +14,12 @@ public struct CountersignServer: Sendable {
         public var port: Int
         public var reviewers: ReviewerDirectory
         public var apiToken: String?
-        public var ledgerPath: String
 
-        public init(host: String, port: Int, reviewers: ReviewerDirectory, apiToken: String?, ledgerPath: String) {
+        public init(host: String, port: Int, reviewers: ReviewerDirectory, apiToken: String?) {
             self.host = host
             self.port = port
             self.reviewers = reviewers
             self.apiToken = apiToken
-            self.ledgerPath = ledgerPath
         }
 
         public var isLoopback: Bool { ["127.0.0.1", "localhost", "::1"].contains(host) || host.hasPrefix("127.") }
@@ -60,8 +58,7 @@ public struct CountersignServer: Sendable {
         let credentials = Credentials(
             reviewers: configuration.reviewers, apiToken: configuration.apiToken.map { Array($0.utf8) })
         Routes(
-            service: service, credentials: credentials, metrics: metrics, ledgerPath: configuration.ledgerPath,
-            logger: logger
+            service: service, credentials: credentials, metrics: metrics, logger: logger
         ).register(on: router)
         return router
     }

@@ -12,7 +12,6 @@ struct Routes {
     let service: DecisionService
     let credentials: Credentials
     let metrics: ServerMetrics
-    let ledgerPath: String
     let logger: Logger
 
     func register(on router: Router<ServerContext>) {

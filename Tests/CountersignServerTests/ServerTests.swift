@@ -55,7 +55,7 @@ struct ServerHarness {
         server = try CountersignServer(
             gate: gate,
             configuration: .init(
-                host: "127.0.0.1", port: 80, reviewers: reviewers, apiToken: apiToken, ledgerPath: "ledger.sqlite"))
+                host: "127.0.0.1", port: 80, reviewers: reviewers, apiToken: apiToken))
         app = Application(router: server.router(port: 80))
     }
 }
@@ -289,7 +289,7 @@ func bearer(_ id: String) -> HTTPFields { [.authorization: "Bearer token-of-\(id
             try CountersignServer(
                 gate: gate,
                 configuration: .init(
-                    host: "0.0.0.0", port: 8787, reviewers: ReviewerDirectory(), apiToken: nil, ledgerPath: ""))
+                    host: "0.0.0.0", port: 8787, reviewers: ReviewerDirectory(), apiToken: nil))
         }
     }
 }
