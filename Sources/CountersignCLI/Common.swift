@@ -5,15 +5,6 @@ import CountersignLedger
 import CountersignRemote
 import Foundation
 
-/// Where Countersign keeps its state: `$COUNTERSIGN_HOME`, else `.countersign` in the working directory.
-enum StateDirectory {
-    static var path: String {
-        let env = ProcessInfo.processInfo.environment["COUNTERSIGN_HOME"]
-        return (env?.isEmpty == false ? env! : ".countersign")
-    }
-    static var defaultLedger: String { path + "/ledger.sqlite" }
-}
-
 struct LedgerOptions: ParsableArguments {
     @Option(
         name: .long,

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CountersignCore
 import CountersignGate
 import CountersignLedger
 import CountersignPolicy

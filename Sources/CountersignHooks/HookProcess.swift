@@ -20,11 +20,6 @@ public enum HookProcess {
         public var approvalServerTokenEnv: String?
 
         public init() {}
-
-        var stateDirectory: String {
-            let home = ProcessInfo.processInfo.environment["COUNTERSIGN_HOME"] ?? ""
-            return home.isEmpty ? ".countersign" : home
-        }
     }
 
     public static let usage = """
@@ -78,7 +73,7 @@ public enum HookProcess {
         guard let dialect = HookDialect(rawValue: options.agent) else {
             return .block("unknown agent '\(options.agent)' (claude-code, codex, gemini, cursor)")
         }
-        let state = options.stateDirectory
+        let state = StateDirectory.path
         do {
             let policy = try Policy.load(path: options.policy ?? state + "/policy.yaml")
             let writer = LedgerWriter(store: try openStore(options), sealer: try sealer(options))
@@ -93,11 +88,11 @@ public enum HookProcess {
     }
 
     static func openStore(_ options: Options) throws -> any ReceiptStore {
-        try ReceiptStores.open(path: options.ledger ?? options.stateDirectory + "/ledger.sqlite", sync: options.sync)
+        try ReceiptStores.open(path: options.ledger ?? StateDirectory.path + "/ledger.sqlite", sync: options.sync)
     }
 
     static func sealer(_ options: Options) throws -> Sealer {
-        let resolved = try KeyResolver.resolve(explicitPath: options.key, stateDirectory: options.stateDirectory)
+        let resolved = try KeyResolver.resolve(explicitPath: options.key, stateDirectory: StateDirectory.path)
         if let notice = resolved.notice { FileHandle.standardError.write(Data((notice + "\n").utf8)) }
         return Sealer(key: resolved.key, redactor: Redactor(enabled: !options.noRedaction))
     }

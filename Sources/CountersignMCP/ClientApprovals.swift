@@ -112,20 +112,11 @@ struct ApprovalState {
         let parts = state.dropFirst(Self.prefix.count).split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let millis = Int64(parts[1]) else { return .invalid }
         let payload = "\(parts[0]).\(parts[1])"
-        guard Self.constantTimeEqual(mac(payload), String(parts[2])), parts[0] == actionHash else { return .invalid }
+        guard ConstantTime.equal(mac(payload), String(parts[2])), parts[0] == actionHash else { return .invalid }
         return now.timeIntervalSince1970 * 1000 > Double(millis) ? .expired : .valid
     }
 
     func mac(_ payload: String) -> String {
         Digest.hex(HMAC<SHA256>.authenticationCode(for: Data(payload.utf8), using: key))
-    }
-
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8)
-        let y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var diff: UInt8 = 0
-        for i in x.indices { diff |= x[i] ^ y[i] }
-        return diff == 0
     }
 }

@@ -76,14 +76,3 @@ public struct ReviewerDirectory: Sendable {
         return found
     }
 }
-
-/// Comparisons whose duration does not depend on where the inputs differ.
-public enum ConstantTime {
-    public static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var diff = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        for i in 0..<max(a.count, b.count) {
-            diff |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
-        }
-        return diff == 0
-    }
-}
