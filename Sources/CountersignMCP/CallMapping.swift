@@ -49,7 +49,7 @@ enum CallMapping {
         return Call(tool: name, intent: resolved, target: target(arguments), args: arguments, risk: risk)
     }
 
-    static func resourceRead(uri: String, params: [String: JSONValue]) -> Call {
+    static func resourceRead(uri: String) -> Call {
         var risk: Set<String> = ["mcp"]
         risk.formUnion(RiskTags.scan(["uri": .string(uri)]))
         return Call(tool: "resources/read", intent: "read", target: uri, args: ["uri": .string(uri)], risk: risk)

@@ -45,7 +45,7 @@ extension ProxySession {
                 reply(invalidParams("resources/read needs a non-empty string \"uri\"", id: id))
                 return
             }
-            call = CallMapping.resourceRead(uri: uri, params: fields)
+            call = CallMapping.resourceRead(uri: uri)
         default:
             guard case .string(let name) = fields["name"], !name.isEmpty else {
                 reply(invalidParams("prompts/get needs a non-empty string \"name\"", id: id))
@@ -58,18 +58,14 @@ extension ProxySession {
             call = CallMapping.promptGet(name: name, arguments: args)
         }
         let envelope = envelope(for: call, method: method, id: id)
-        let binding = Digest.canonicalHash([
-            "actor": .string(envelope.actor), "tool": .string(call.tool), "args": .object(call.args),
-        ])
-
         // The common case decides at once, without a task or a wait: no second key is involved and the
-        // decision receipt commits while the server works (the answer is held until it has).
-        if retryState == nil && grants[binding] == nil,
-            let quick = gate.decideSubmitting(envelope)
-        {
-            dispatch(quick, id: id, method: method, params: params, binding: binding)
+        // decision receipt commits while the server works (the answer is held until it has). The call's
+        // binding is hashed only when a second key is in play.
+        if retryState == nil && grants.isEmpty, let quick = gate.decideSubmitting(envelope) {
+            dispatch(quick, id: id, method: method, params: params)
             return
         }
+        let binding = Self.binding(of: envelope)
         // A second key may take minutes: decide in a task so the client's other messages (including the
         // answer to an elicitation) keep flowing; the result comes back to the loop.
         let route = secondKeyRoute(binding: binding, retryState: retryState, retryAnswer: retryAnswer)
@@ -89,7 +85,7 @@ extension ProxySession {
                 {
                     self.askThroughResult(id: id, decision: decision, binding: binding)
                 } else {
-                    self.dispatch(decision, id: id, method: method, params: forwarded, binding: binding)
+                    self.dispatch(decision, id: id, method: method, params: forwarded)
                 }
             }
         }
@@ -129,7 +125,7 @@ extension ProxySession {
     }
 
     /// Forwards an allowed call (remembered until the server answers) or answers a blocked one.
-    func dispatch(_ decision: GateDecision, id: JSONValue, method: String, params: JSONValue, binding: String) {
+    func dispatch(_ decision: GateDecision, id: JSONValue, method: String, params: JSONValue) {
         guard decision.allowed else {
             guard let commit = decision.commit else {
                 reply(blocked(decision, method: method, id: id))
@@ -153,8 +149,16 @@ extension ProxySession {
             return
         }
         pending[id] = Pending(
-            method: method, kind: .mediated(decision, binding: binding), deadline: .now + options.downstreamTimeout)
+            method: method, kind: .mediated(decision), deadline: .now + options.downstreamTimeout)
         outlet.toServer(Array(JSONRPCMessage.request(id: id, method: method, params: params).line.utf8))
+    }
+
+    /// What an approval is bound to: the server, the tool and the exact arguments (not the request id,
+    /// which a 2026-07-28 retry changes).
+    static func binding(of envelope: ActionEnvelope) -> String {
+        Digest.canonicalHash([
+            "actor": .string(envelope.actor), "tool": .string(envelope.tool), "args": .object(envelope.args),
+        ])
     }
 
     /// Runs `body` on the loop once `ticket` is committed: right away when it already is.

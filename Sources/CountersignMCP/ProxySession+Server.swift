@@ -50,7 +50,7 @@ extension ProxySession {
     func complete(_ request: Pending, message: JSONRPCMessage, raw: [UInt8]?) {
         let line = raw ?? Array(message.line.utf8)
         guard case .result(_, let result) = message else {
-            if case .mediated(let decision, _) = request.kind {
+            if case .mediated(let decision) = request.kind {
                 let text = message.json["error"]?["message"]?.stringValue ?? "error"
                 relay(
                     line, id: message.id, after: decision, status: "protocol_error", result: nil,
@@ -74,10 +74,10 @@ extension ProxySession {
                 serverInfo = info
             }
             recordDescriptors(result, method: method)
-        case .mediated(let decision, let binding):
+        case .mediated(let decision):
             if result["resultType"] == .string("input_required") {
                 // The server's own round trip: the client retries; keep the second key for that retry.
-                if !decision.approvals.isEmpty { grants[binding] = decision.approvals }
+                if !decision.approvals.isEmpty { grants[Self.binding(of: decision.envelope)] = decision.approvals }
             } else {
                 let status = result["isError"] == .bool(true) ? "tool_error" : "executed"
                 relay(line, id: message.id, after: decision, status: status, result: result, error: nil)
@@ -144,19 +144,23 @@ extension ProxySession {
             guard let name = item[list.key]?.stringValue else { continue }
             let hash = Digest.canonicalHash(item)
             var findings = DescriptorScan.findings(item)
+            var changeReported = false
             do {
                 switch try pins?.check(server: serverIdentity, kind: list.kind, name: name, hash: hash) {
                 case .firstSeen?: firstSeen.append(.string(name))
                 case .changed(let pinnedHash, let pinnedAt)?:
+                    changeReported = true
                     findings.append("descriptor changed since it was pinned at \(pinnedAt)")
                     changed.append(["name": .string(name), "pinned_hash": .string(pinnedHash), "hash": .string(hash)])
                 case .unchanged?, nil: break
                 }
             } catch {
+                changeReported = true
                 findings.append("descriptor pin store unavailable")
                 outlet.log("descriptor pins: \(error)")
             }
-            if let previous = known[name], previous.hash != hash, !findings.contains(where: { $0.hasPrefix("desc") }) {
+            // A change within the session that the pin does not show (no pin store, or a swap back).
+            if !changeReported, let previous = known[name], previous.hash != hash {
                 findings.append("descriptor changed during this session")
                 changed.append(["name": .string(name), "pinned_hash": .string(previous.hash), "hash": .string(hash)])
             }

@@ -53,7 +53,7 @@ public final class ProxySession: @unchecked Sendable {
         case initialize
         case discover
         case list(String)
-        case mediated(GateDecision, binding: String)
+        case mediated(GateDecision)
         case other
     }
 
@@ -308,7 +308,7 @@ public final class ProxySession: @unchecked Sendable {
     }
 
     func fail(id: JSONValue, request: Pending, status: String, error: JSONRPCError) {
-        if case .mediated(let decision, _) = request.kind {
+        if case .mediated(let decision) = request.kind {
             do {
                 _ = try gate.submitOutcome(of: decision, status: status, error: error.message)
             } catch {

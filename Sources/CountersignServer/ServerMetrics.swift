@@ -1,11 +1,15 @@
 import CountersignCore
 import CountersignGate
+import Foundation
 import Metrics
 import Prometheus
 
 /// Prometheus metrics through swift-metrics, on a registry of this server's own (no global bootstrap,
 /// so several servers — or tests — can live in one process).
-public final class ServerMetrics: Sendable {
+public final class ServerMetrics: @unchecked Sendable {
+    // `decisions` is guarded by `lock`; the rest is immutable.
+    private let lock = NSLock()
+    private var decisions: [String: Metrics.Counter] = [:]
     public let registry = PrometheusCollectorRegistry()
     let factory: PrometheusMetricsFactory
     let pending: Metrics.Gauge
@@ -21,10 +25,16 @@ public final class ServerMetrics: Sendable {
     }
 
     func decided(_ decision: GateDecision, surface: String, since start: ContinuousClock.Instant) {
-        Metrics.Counter(
-            label: "countersign_decisions_total",
-            dimensions: [("decision", decision.finalDecision.rawValue), ("surface", surface)], factory: factory
-        ).increment()
+        let outcome = decision.finalDecision.rawValue
+        let counter = lock.withLock {
+            if let known = decisions[outcome + "\u{0}" + surface] { return known }
+            let made = Metrics.Counter(
+                label: "countersign_decisions_total", dimensions: [("decision", outcome), ("surface", surface)],
+                factory: factory)
+            decisions[outcome + "\u{0}" + surface] = made
+            return made
+        }
+        counter.increment()
         latency.recordInterval(since: start)
         appends.increment(by: decision.approvals.count + 1)
     }
