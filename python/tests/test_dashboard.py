@@ -12,7 +12,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import TOKENS
 
@@ -67,6 +67,14 @@ def test_a_reviewer_approves_in_the_dashboard_and_the_waiting_agent_resumes(serv
         trace.click()
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#trace-steps li")) >= 2)
         steps = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#trace-steps li")]
+        # Filters and search narrow the receipts table.
+        Select(driver.find_element(By.ID, "filter-status")).select_by_visible_text("approve")
+        wait.until(lambda d: [r.text for r in d.find_elements(By.CSS_SELECTOR, "#receipts tbody tr")] != []
+                   and all("approval" in r.text for r in d.find_elements(By.CSS_SELECTOR, "#receipts tbody tr")))
+        Select(driver.find_element(By.ID, "filter-status")).select_by_index(0)
+        driver.find_element(By.ID, "filter-text").send_keys("no-such-text-anywhere")
+        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, "#receipts tbody tr"))
+        driver.find_element(By.ID, "filter-text").clear()
         assert any("approval approve" in step for step in steps)
         assert any("decision authorized ask->approved" in step for step in steps)
         driver.save_screenshot(str(ARTIFACTS / "dashboard-approved.png"))

@@ -300,3 +300,18 @@ def test_child_environment_is_cleared(home):
          str(script)], input=INIT + "\n", capture_output=True, text=True, timeout=30, env=env, cwd=str(home))
     names = json.loads(json.loads(process.stdout.splitlines()[0])["result"]["serverInfo"]["name"])
     assert "KEEP_ME" in names and "SECRET_TOKEN" not in names and "PATH" not in names
+
+
+def test_stdin_and_stdout_may_be_files(home):
+    """`countersign mcp proxy < session.jsonl > answers.jsonl` works: files are fed through a pipe."""
+    session = home / "session.jsonl"
+    session.write_text("\n".join([INIT, INITIALIZED, call(1, "read_note", {"name": "from-a-file"})]) + "\n")
+    answers = home / "answers.jsonl"
+    with open(session) as stdin, open(answers, "w") as stdout:
+        process = subprocess.run(
+            [BIN, "mcp", "proxy", "--policy", str(home / "policy.yaml"), "--ledger", str(home / "ledger.sqlite"),
+             "--", *fixture_server()], stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, timeout=30,
+            env={**os.environ, "COUNTERSIGN_HOME": str(home)}, cwd=str(home))
+    assert process.returncode == 0, process.stderr
+    by_id = {a["id"]: a for a in map(json.loads, answers.read_text().splitlines()) if "id" in a}
+    assert "from-a-file" in by_id[1]["result"]["content"][0]["text"]
