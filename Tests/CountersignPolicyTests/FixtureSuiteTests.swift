@@ -6,7 +6,9 @@ import Testing
 @Suite("Fixture suites")
 struct FixtureSuiteTests {
     static let dualKeySuites = ["dualkey", "claude-code", "openhands", "semantics"]
-    static let exampleSuites = ["label-flows", "claude-code", "mcp-proxy", "browser-agent", "shell-agent", "payments"]
+    static let exampleSuites = [
+        "label-flows", "claude-code", "mcp-proxy", "browser-agent", "shell-agent", "payments", "assistant",
+    ]
 
     @Test("DualKey policies and their fixture suites pass unchanged", arguments: dualKeySuites)
     func dualKeyCompatibility(name: String) throws {
