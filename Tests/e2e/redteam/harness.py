@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -42,6 +43,13 @@ class Problems:
 
     def assert_none(self):
         assert not self.items, f"{self.title} ({len(self.items)} unsafe):\n" + "\n".join(self.items)
+
+
+def parallel(function, items, workers=4):
+    """`function` over `items` in a few threads (each call is its own process), results in order. Hook
+    processes run concurrently in real agents too: they share the ledger and session store."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(function, items))
 
 
 def environment(state, **extra):
@@ -203,7 +211,8 @@ class RawMCPClient:
         self.answers = queue.Queue()
         self.stderr = []
         threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._stderr_thread = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_thread.start()
 
     def _read(self):
         for line in self.process.stdout:
@@ -219,6 +228,15 @@ class RawMCPClient:
     def _read_stderr(self):
         for line in self.process.stderr:
             self.stderr.append(line.decode("utf-8", "replace"))
+
+    def stderr_text(self, timeout=3):
+        """What the proxy wrote to stderr (complete once it has exited)."""
+        try:
+            self.process.wait(timeout=timeout)
+            self._stderr_thread.join(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        return "".join(self.stderr)
 
     def send(self, message):
         try:
