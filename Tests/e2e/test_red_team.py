@@ -181,7 +181,9 @@ def test_installed_hooks_work_in_a_hostile_project_path(tmp_path):
                 payload = decide_payload(dialect, session=f"install-{scope}-{dialect}")
                 payload["cwd"] = str(project)
                 result = run(["/bin/sh", "-c", hook["command"]], input=json.dumps(payload), env=env, cwd=project)
-                ok = result.code == 0 and isinstance(result.answer, dict)
+                # A JSON answer; Codex's allow is no answer at all (see the answers test below).
+                ok = result.code == 0 and (isinstance(result.answer, dict)
+                                           or (dialect == "codex" and result.answer is None))
                 problems.check(ok, f"{member}: sh -c <{DECIDE_EVENT[dialect]} command>",
                                f"{result!r}; command {hook['command']!r}")
                 if ok:
@@ -190,7 +192,7 @@ def test_installed_hooks_work_in_a_hostile_project_path(tmp_path):
             if dialect == "claude-code":
                 for event, hook in hooks:
                     problems.check(hook.get("onFailure") == "block", f"{member}: {event} onFailure",
-                                   f"entry is {hook!r}")
+                                   f"onFailure is {hook.get('onFailure')!r}, not \"block\"")
                     timeout = hook.get("timeout")
                     problems.check(isinstance(timeout, (int, float)) and timeout > 20 * 60,
                                    f"{member}: {event} timeout",
@@ -809,7 +811,8 @@ def test_regex_failure_fails_closed(tmp_path):
         ok = decision == "deny" if expected == "deny" else decision != "allow"
         problems.check(ok, name, f"decision {decision} after {elapsed:.1f}s ({result!r})")
         problems.check(elapsed < 15, f"{name}: time", f"took {elapsed:.1f}s")
-        records = [r for r in site.receipts() if r.get("kind") == "decision" and r.get("trace_id") == f"backtrack:tu-{index}"]
+        records = [r for r in site.receipts()
+                   if r.get("kind") == "decision" and r.get("trace_id") == f"backtrack:tu-{index}"]
         # Everything the receipt says about the decision (not the action's own text).
         texts = " ".join(s.lower() for r in records for key, value in r.items()
                          if key not in ("action", "session_id", "trace_id") for s in strings(value))
@@ -919,7 +922,8 @@ def test_yaml_anchors_load_and_alias_bombs_are_refused(tmp_path):
             problems.add(f"alias bomb: {name}", "still running after 30 s")
             continue
         elapsed = time.monotonic() - started
-        refused = result.code == (2 if name == "hook" else 1) and "alias" in result.stderr.lower()
+        refused = result.code == (2 if name == "hook" else 1) and \
+            any(word in result.stderr.lower() for word in ("alias", "anchor", "expan"))
         problems.check(refused and elapsed < 2, f"alias bomb: {name}",
                        f"{result!r} after {elapsed:.2f}s (must be refused, naming the aliases, in < 2 s)")
     problems.assert_none()
