@@ -230,10 +230,11 @@ rules:
 #   the fields shown, because Codex treats an unknown field as a failed hook and runs the tool."
 # - Gemini CLI hooks reference (https://geminicli.com/docs/hooks/reference, BeforeTool): {"decision":
 #   allow|deny|block, "reason"}; Gemini hooks cannot ask.
-# - Cursor hooks docs (https://cursor.com/docs/agent/hooks): beforeShellExecution and
+# - Cursor hooks docs (https://cursor.com/docs/agent/hooks), as summarised per event by Cupcake's Cursor
+#   harness reference (https://cupcake.eqtylab.io/reference/harnesses/cursor): beforeShellExecution and
 #   beforeMCPExecution answer {"permission": allow|deny|ask, "user_message", "agent_message"};
-#   beforeReadFile answers {"permission": allow|deny} only; beforeSubmitPrompt answers {"continue",
-#   "user_message"}.
+#   beforeReadFile answers {"permission": allow|deny} only ("permission only"); beforeSubmitPrompt
+#   answers {"continue", "user_message"}.
 CLAUDE_PRE_KEYS = {"hookEventName", "permissionDecision", "permissionDecisionReason"}
 PERMISSION_REQUEST_KEYS = {"hookEventName", "decision"}
 CURSOR_EXEC_KEYS = {"permission", "user_message", "agent_message"}
