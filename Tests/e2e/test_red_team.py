@@ -134,14 +134,14 @@ DECIDE_EVENT = {"claude-code": "PreToolUse", "codex": "PreToolUse", "gemini": "B
 
 
 def installed_hooks(settings, dialect):
-    """(event, hook object) for every hook command in an agent's settings file."""
+    """(event, hook object, its matcher entry) for every hook command in an agent's settings file."""
     found = []
     for event, entries in (settings.get("hooks") or {}).items():
         for entry in entries if isinstance(entries, list) else []:
             if dialect == "cursor":
-                found.append((event, entry))
+                found.append((event, entry, entry))
             for hook in entry.get("hooks", []) if isinstance(entry, dict) else []:
-                found.append((event, hook))
+                found.append((event, hook, entry))
     return found
 
 
@@ -175,7 +175,7 @@ def test_installed_hooks_work_in_a_hostile_project_path(tmp_path):
             hooks = installed_hooks(json.loads(settings_path.read_text()), dialect)
             if not problems.check(hooks, member, "no hook entries written"):
                 continue
-            deciding = [hook for event, hook in hooks if event == DECIDE_EVENT[dialect]]
+            deciding = [hook for event, hook, _ in hooks if event == DECIDE_EVENT[dialect]]
             problems.check(deciding, member, f"no {DECIDE_EVENT[dialect]} entry")
             for hook in deciding:
                 payload = decide_payload(dialect, session=f"install-{scope}-{dialect}")
@@ -190,10 +190,11 @@ def test_installed_hooks_work_in_a_hostile_project_path(tmp_path):
                     problems.check(verdict(dialect, result) == "allow", f"{member}: `ls` decision",
                                    f"expected allow, got {result.stdout.strip()!r}")
             if dialect == "claude-code":
-                for event, hook in hooks:
-                    problems.check(hook.get("onFailure") == "block", f"{member}: {event} onFailure",
-                                   f"onFailure is {hook.get('onFailure')!r}, not \"block\"")
-                    timeout = hook.get("timeout")
+                for event, hook, entry in hooks:
+                    on_failure = hook.get("onFailure", entry.get("onFailure"))
+                    problems.check(on_failure == "block", f"{member}: {event} onFailure",
+                                   f"onFailure is {on_failure!r}, not \"block\"")
+                    timeout = hook.get("timeout", entry.get("timeout"))
                     problems.check(isinstance(timeout, (int, float)) and timeout > 20 * 60,
                                    f"{member}: {event} timeout",
                                    f"timeout {timeout!r} is not longer than the policy's 20m approvals.timeout")
