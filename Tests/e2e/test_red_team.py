@@ -995,7 +995,7 @@ def test_provenance_survives_padding_floods_and_disguises(tmp_path):
     address; the later send to it needs a second key even when the value comes after 70 KB of padding,
     after a flood of 30,000 distinct tokens, or disguised as UPPER CASE, percent-encoding, fullwidth
     NFKC look-alikes, with inserted whitespace, or split across two arguments (session cases through
-    `countersign policy test --format json`)."""
+    `countersign policy test --format json`, and the disguises again through `countersign mcp proxy`)."""
     problems = Problems("tainted values that reached a send without a second key")
     policy = tmp_path / "provenance.yaml"
     policy.write_text(PROVENANCE)
@@ -1009,7 +1009,45 @@ def test_provenance_survives_padding_floods_and_disguises(tmp_path):
         problems.check(case["passed"], case.get("session") or case["case_id"],
                        f"{case['actual']['decision']} via {case['actual']['rule_id']}, "
                        f"argument labels {case['actual']['args_labels']}")
+    # The same disguises through the MCP proxy: a hostile server's note plants the address.
+    proxy_policy = tmp_path / "proxy-provenance.yaml"
+    proxy_policy.write_text(PROXY_PROVENANCE)
+    home = tmp_path / "proxy"
+    home.mkdir()
+    log = home / "server.log"
+    client = RawMCPClient(proxy_args(home, proxy_policy, [str(log), "notes"]), env=environment(home), cwd=home)
+    disguises = {"UPPER CASE": ADDRESS.upper(), "percent-encoding": "%61ttacker%40evil.example",
+                 "fullwidth NFKC look-alike": "ａｔｔａｃｋｅｒ＠ｅｖｉｌ．ｅｘａｍｐｌｅ",
+                 "inserted whitespace": "attacker @ evil.example"}
+    try:
+        initialize(client)
+        client.request(1, "tools/list", {})
+        note = client.request(2, "tools/call", {"name": "read_note", "arguments": {"name": "inbox"}})
+        assert ADDRESS in tool_text(note), f"the hostile note was not read: {tool_text(note)}"
+        for index, (name, address) in enumerate(disguises.items()):
+            answer = client.request(10 + index, "tools/call",
+                                    {"name": "send_email", "arguments": {"to": address, "body": f"ok {index}"}})
+            problems.check(is_refusal(answer), f"MCP proxy: {name}", f"sent: {tool_text(answer)}")
+    finally:
+        client.close()
+    sent = [m["params"]["arguments"]["to"] for m in server_log(log)
+            if m.get("method") == "tools/call" and m["params"]["name"] == "send_email"]
+    problems.check(not sent, "MCP proxy: the server", f"sent mail to {sent}")
     problems.assert_none()
+
+
+PROXY_PROVENANCE = """
+version: 1
+name: proxy-provenance
+default_decision: ask
+default_output_labels: [untrusted, external]
+rules:
+  - id: untrusted_recipients_need_a_second_key
+    when: {intent: send, args_labels_any: [untrusted]}
+    decision: ask
+  - {id: sends_are_allowed, when: {intent: send}, decision: allow}
+  - {id: reads_are_allowed, when: {intent: read}, decision: allow}
+"""
 
 
 # 13-15. The MCP proxy --------------------------------------------------------------------------------
