@@ -56,6 +56,7 @@ def test_every_hook_failure_blocks_the_call(tmp_path):
     exit code (Claude Code treats 1 and 64 as non-blocking errors) runs the tool."""
     problems = Problems("hook failures that do not block (exit 2)")
     site = HookSite(tmp_path, ALLOW_EVERYTHING)
+    site.warm()
     a_file = tmp_path / "a-file"
     a_file.write_text("not a directory")
     invalid = tmp_path / "invalid.yaml"

@@ -107,12 +107,29 @@ class HookSite:
         self.executable = executable
         self.ledger = self.state / "ledger.sqlite"
         self.sessions = self.state / "sessions.sqlite"
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    def warm(self):
+        """One call before any concurrent ones: the first process creates the signing key, the ledger and
+        the session store. (Concurrent first calls race on the key file today: a reader may see it half
+        written and block the call — fail-closed, but it would blur what a test observes.)"""
+        with self._ready_lock:
+            if self._ready:
+                return
+            self._ready = True
+            prompt = {"claude-code": ("UserPromptSubmit", "session_id"), "codex": ("UserPromptSubmit", "session_id"),
+                      "gemini": ("BeforeAgent", "session_id"), "cursor": ("beforeSubmitPrompt", "conversation_id")}
+            event, session_key = prompt[self.dialect]
+            payload = {session_key: "warm-up", "hook_event_name": event, "prompt": "hello", "cwd": str(self.dir)}
+            run(self.args(), input=json.dumps(payload), env=environment(self.state), cwd=self.dir)
 
     def args(self, dialect=None):
         return [*EXECUTABLES[self.executable], dialect or self.dialect, "--policy", str(self.policy),
                 "--ledger", str(self.ledger), "--sessions", str(self.sessions)]
 
     def call(self, payload, dialect=None):
+        self.warm()
         raw = payload if isinstance(payload, (str, bytes)) else json.dumps(payload)
         return run(self.args(dialect), input=raw, env=environment(self.state), cwd=self.dir)
 
