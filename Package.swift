@@ -1,7 +1,7 @@
 // swift-tools-version:6.2
 // Countersign: an execution-authorization firewall and flight recorder for AI agents.
 //
-// One module per layer (DESIGN §1); dependencies point one way, from the CLI down to Core.
+// One module per layer; dependencies point one way, from the CLI down to Core.
 import PackageDescription
 
 let package = Package(

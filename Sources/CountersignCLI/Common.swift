@@ -2,6 +2,7 @@ import ArgumentParser
 import CountersignCore
 import CountersignGate
 import CountersignLedger
+import CountersignPolicy
 import CountersignRemote
 import Foundation
 
@@ -27,10 +28,20 @@ struct LedgerOptions: ParsableArguments {
     @Flag(name: .long, help: "Store secrets as they are (redaction is on by default).")
     var noRedaction = false
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "How long an append waits for another writer's lock before the decision is denied (default 5s).",
+            valueName: "duration"))
+    var lockTimeout: String = "5s"
+
     var ledgerPath: String { ledger ?? StateDirectory.defaultLedger }
 
     func openStore() throws -> any ReceiptStore {
-        try ReceiptStores.open(path: ledgerPath, sync: sync)
+        guard let seconds = DurationText.seconds(lockTimeout) else {
+            throw CLIError("--lock-timeout \(lockTimeout): not a duration (e.g. 5s, 0.5)")
+        }
+        return try ReceiptStores.open(path: ledgerPath, sync: sync, lockTimeout: seconds)
     }
 
     func sealer() throws -> Sealer {
@@ -100,6 +111,10 @@ struct ApprovalServerOptions: ParsableArguments {
     var tokenEnv: String?
 
     func provider() throws -> RemoteWebApproval? {
+        try Self.provider(url: url, tokenEnv: tokenEnv)
+    }
+
+    static func provider(url: String?, tokenEnv: String?) throws -> RemoteWebApproval? {
         guard let url else { return nil }
         guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
             throw CLIError("--approval-server \(url): expected an http(s) URL such as http://127.0.0.1:8787")

@@ -37,7 +37,8 @@ struct DemoCommand: AsyncParsableCommand {
 
     static let embeddedPolicy = #"""
         # The policy `countersign demo` uses (embedded in the binary; this copy is for reading and editing).
-        # DualKey's demo policy, with reasons and approval requirements.
+        # DualKey's demo policy, with reasons and approval requirements. Only reads under /repo/docs/ run without a
+        # second key (paths are matched normalised, so /repo/docs/../.countersign/signing-key is not one of them).
         version: 1
         name: demo
         default_decision: ask
@@ -60,7 +61,11 @@ struct DemoCommand: AsyncParsableCommand {
             reason: This click moves money; a human confirms the amount and recipient.
             approvals: {quorum: 1, timeout: 2m, channels: [tty, web]}
           - id: destructive_shell_is_denied
-            when: {tool: shell.exec, command_matches: [rm -rf]}
+            when:
+              tool: shell.exec
+              # rm with a recursive and a force flag in any spelling (-rf, -Rf, -r -f, --recursive --force), by any
+              # path (/bin/rm), escaped (\rm) or behind a wrapper (sudo, command, xargs, ...).
+              arg_regex: {command: "(^|[\\s;&|(`])(sudo\\s+|doas\\s+|command\\s+|exec\\s+|env\\s+|nice\\s+|nohup\\s+|time\\s+|xargs\\s+)*(\\S*/)?\\\\?['\"]?rm['\"]?(?=\\s)(?=[^;&|\\n]*\\s(-[a-zA-Z]*[rR]|--recursive\\b))(?=[^;&|\\n]*\\s(-[a-zA-Z]*f|--force\\b))"}
             decision: deny
             reason: Recursive deletes are denied.
 

@@ -1,6 +1,8 @@
 import ArgumentParser
 import CountersignCore
 import CountersignHooks
+import CountersignLedger
+import CountersignPolicy
 import Foundation
 
 /// `countersign install <agent>`: wires `countersign hook` into the agent's settings.
@@ -28,6 +30,7 @@ struct InstallCommand: ParsableCommand {
     static let starterPolicy = #"""
         # The starter policy `countersign install` writes when none exists. It works for every agent: rules read
         # surfaces and content, not tool names. Edit it; `countersign policy check` lints it.
+        # Paths are matched normalised (`..` and `.` resolved, relative paths also against the payload's cwd).
         version: 1
         name: starter
         default_decision: ask
@@ -39,10 +42,45 @@ struct InstallCommand: ParsableCommand {
           - id: key_files_are_secret
             when: {intent: read, target_glob: ["*.env", "*/.env.*", "*/.ssh/*", "*id_rsa*", "*.pem"]}
             output: [secret]
+          - id: credential_stores_are_secret
+            when:
+              intent: read
+              target_glob: &credential_stores
+                - "*/.countersign/signing-key*"
+                - ".countersign/signing-key*"
+                - "*/.ssh"
+                - "*/.ssh/*"
+                - ".ssh/*"
+                - "*/.aws/*"
+                - "*/.netrc"
+                - "*/.git-credentials"
+                - "*/.docker/config.json"
+                - "*/.kube/config"
+                - "*/.config/gh/*"
+                - "*/.config/gcloud/*"
+                - "*/.azure/*"
+                - "*/.gnupg/*"
+                - "*/.npmrc"
+                - "*/.pypirc"
+                - "*id_rsa*"
+                - "*id_ed25519*"
+                - "*id_ecdsa*"
+            output: [secret]
+          - id: credential_commands_are_secret
+            when: {surface: shell, arg_regex: {command: &credential_words "(\\.countersign/signing-key|\\.ssh|\\.aws/|\\.netrc|\\.git-credentials|\\.docker/config|\\.kube/config|\\.config/(gh|gcloud)|\\.azure/|\\.gnupg|\\.npmrc|\\.pypirc|id_rsa|id_ed25519|id_ecdsa)"}}
+            output: [secret]
 
         rules:
           - id: destructive_commands_are_denied
-            when: {surface: shell, arg_regex: {command: "(^|[\\s;&|])rm\\s+-(rf|fr)\\b|git\\s+reset\\s+--hard|mkfs\\.|dd\\s+if="}}
+            when:
+              surface: shell
+              arg_regex:
+                command:
+                  # rm with a recursive and a force flag in any spelling, by any path, escaped or behind a wrapper.
+                  - "(^|[\\s;&|(`])(sudo\\s+|doas\\s+|command\\s+|exec\\s+|env\\s+|nice\\s+|nohup\\s+|time\\s+|xargs\\s+)*(\\S*/)?\\\\?['\"]?rm['\"]?(?=\\s)(?=[^;&|\\n]*\\s(-[a-zA-Z]*[rR]|--recursive\\b))(?=[^;&|\\n]*\\s(-[a-zA-Z]*f|--force\\b))"
+                  - "(^|[\\s;&|(`])git\\s+reset\\s+--hard\\b"
+                  - "(^|[\\s;&|(`])mkfs(\\.|\\s)"
+                  - "(^|[\\s;&|(`])dd\\s+[^;&|\\n]*of=/dev/"
             decision: deny
             reason: Destructive commands are denied; run them yourself if you mean it.
           - id: secret_files_are_not_written
@@ -53,26 +91,64 @@ struct InstallCommand: ParsableCommand {
             when: {surface_glob: [shell, network, mcp], args_labels_any: [secret]}
             decision: deny
             reason: A value read from a secret file may not be sent anywhere.
+          # Countersign's own state and the agents' settings and hooks keep the agent in check: the agent never
+          # changes them, and never reads the signing key or a credential store, without a second key.
+          - id: agent_controls_need_a_second_key
+            when:
+              intent: write
+              target_glob: &agent_controls
+                - "*/.countersign/*"
+                - ".countersign/*"
+                - "*/.claude/*"
+                - ".claude/*"
+                - "*/.claude.json"
+                - "*/.mcp.json"
+                - ".mcp.json"
+                - "*/.codex/*"
+                - ".codex/*"
+                - "*/.gemini/*"
+                - ".gemini/*"
+                - "*/.cursor/*"
+                - ".cursor/*"
+            decision: ask
+            reason: This changes Countersign's or an agent's own settings, hooks or records; a human confirms it.
+          - id: credential_reads_need_a_second_key
+            when: {intent: read, target_glob: *credential_stores}
+            decision: ask
+            reason: This reads a signing key or a credential store; a human confirms it.
+          - id: commands_on_controls_need_a_second_key
+            when:
+              surface: shell
+              arg_regex:
+                command:
+                  - *credential_words
+                  - "(\\.countersign|\\.claude|\\.codex|\\.gemini|\\.cursor|\\.mcp\\.json)\\b"
+            decision: ask
+            reason: This command touches credentials, Countersign's state or an agent's settings; a human confirms it.
           - id: untrusted_content_does_not_drive_commands
             when: {surface: shell, args_labels_any: [untrusted]}
             decision: ask
             reason: This command uses text that came from a web page or an MCP server.
           - id: pushes_need_a_second_key
-            when: {surface: shell, command_matches: ["git push"]}
+            when: {surface: shell, arg_regex: {command: "(^|[\\s;&|(`])git\\s+push\\b"}}
             decision: ask
             reason: Pushing publishes work; a human confirms it.
           - id: reads_are_allowed
             when: {intent: read, tags_none: [secrets]}
             decision: allow
+          # One simple command with plain arguments: no newline, separator, pipe, redirection, substitution,
+          # quoting or glob can smuggle in a second command (\Z is the very end of the text).
           - id: read_only_commands
-            when: {surface: shell, arg_regex: {command: "^\\s*(ls|pwd|cat|head|tail|wc|git (status|diff|log|show|branch))(\\s[^;&|`$<>]*)?$"}}
+            when:
+              surface: shell
+              arg_regex:
+                command: "^ *((ls|pwd|cat|head|tail|wc|git (status|diff|log|show))( +(?!--output)[A-Za-z0-9_./=:@%+,~^-]+)*|git branch( +(-a|-r|-v|-vv|--list|--all|--remotes|--show-current))*) *\\Z"
             decision: allow
 
         """#
 
     func run() throws {
         try reportingErrors {
-            let installer = try makeInstaller(agent: agent, scope: scope, policy: policy)
             let policyPath = policyPath(scope: scope, policy: policy)
             if !FileManager.default.fileExists(atPath: policyPath) {
                 try FileManager.default.createDirectory(
@@ -81,7 +157,21 @@ struct InstallCommand: ParsableCommand {
                 try Terminal.write(
                     "wrote a starter policy to \(policyPath) (edit it; check it with countersign policy check)\n")
             }
+            // The hooks never create a key themselves: make the one they will name now, where it is announced.
+            let keyPath = stateBase(scope: scope) + "/.countersign/signing-key"
+            if !FileManager.default.fileExists(atPath: keyPath) {
+                let key = SigningKey.generate()
+                try KeyFile.write(key, to: keyPath)
+                try Terminal.write("generated a signing key \(key.keyID) at \(keyPath) (mode 0600)\n")
+            }
+            let loaded = try Policy.load(path: policyPath)
+            let installer = try makeInstaller(
+                agent: agent, scope: scope, policy: policy,
+                timeoutSeconds: HookInstaller.timeout(longestApprovalWait: loaded.longestApprovalWait))
             try report(try installer.install(), verb: "installed")
+            if let warning = installer.failClosedWarning {
+                FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+            }
         }
     }
 }
@@ -96,7 +186,9 @@ struct UninstallCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            try report(try makeInstaller(agent: agent, scope: scope, policy: nil).uninstall(), verb: "uninstalled")
+            try report(
+                try makeInstaller(agent: agent, scope: scope, policy: nil, timeoutSeconds: 0).uninstall(),
+                verb: "uninstalled")
         }
     }
 }
@@ -111,28 +203,38 @@ var homeDirectory: String {
 
 func policyPath(scope: HookInstaller.Scope, policy: String?) -> String {
     if let policy { return URL(fileURLWithPath: policy).standardizedFileURL.path }
-    let base = scope == .user ? homeDirectory : FileManager.default.currentDirectoryPath
-    return base + "/.countersign/policy.yaml"
+    return stateBase(scope: scope) + "/.countersign/policy.yaml"
 }
 
-func makeInstaller(agent: String, scope: HookInstaller.Scope, policy: String?) throws -> HookInstaller {
+/// Where `.countersign/` lives for a scope: the project directory or the home directory.
+func stateBase(scope: HookInstaller.Scope) -> String {
+    scope == .user ? homeDirectory : FileManager.default.currentDirectoryPath
+}
+
+func makeInstaller(agent: String, scope: HookInstaller.Scope, policy: String?, timeoutSeconds: Int) throws
+    -> HookInstaller
+{
     guard let dialect = HookDialect(rawValue: agent) else {
         throw CLIError("unknown agent '\(agent)': claude-code, codex, gemini or cursor")
     }
     let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
     // The slim `countersign-hook` beside this binary starts faster; `countersign hook` does the same.
     let slim = executable.deletingLastPathComponent().appendingPathComponent("countersign-hook").path
-    let binary =
+    let program: [String] =
         !CommandLine.arguments[0].contains("/")
-        ? "countersign hook"
-        : FileManager.default.isExecutableFile(atPath: slim) ? slim : executable.path + " hook"
-    let base = scope == .user ? homeDirectory : FileManager.default.currentDirectoryPath
-    let command =
-        "\(binary) \(dialect.rawValue) --policy \(policyPath(scope: scope, policy: policy)) "
-        + "--ledger \(base)/.countersign/ledger.sqlite --sessions \(base)/.countersign/sessions.sqlite"
+        ? ["countersign", "hook"]
+        : FileManager.default.isExecutableFile(atPath: slim) ? [slim] : [executable.path, "hook"]
+    let state = stateBase(scope: scope) + "/.countersign"
+    // Every path absolute, so the hook finds the same files whatever directory the agent runs it in.
+    let arguments =
+        program + [
+            dialect.rawValue, "--policy", policyPath(scope: scope, policy: policy), "--ledger",
+            state + "/ledger.sqlite",
+            "--sessions", state + "/sessions.sqlite", "--key", state + "/signing-key",
+        ]
     return HookInstaller(
-        dialect: dialect, scope: scope, home: homeDirectory,
-        project: FileManager.default.currentDirectoryPath, command: command)
+        dialect: dialect, scope: scope, home: homeDirectory, project: FileManager.default.currentDirectoryPath,
+        arguments: arguments, timeoutSeconds: timeoutSeconds)
 }
 
 func report(_ change: HookInstaller.Change, verb: String) throws {

@@ -36,12 +36,18 @@ struct MCPProxyCommand: AsyncParsableCommand {
             See docs/mcp-proxy.md for the method table and every limit.
 
             Example:
-              countersign mcp proxy --policy examples/policies/mcp-proxy.yaml -- python3 server.py
+              countersign mcp proxy --policy examples/policies/mcp-proxy.yaml --name files -- python3 server.py
             """
     )
 
     @Option(name: .long, help: ArgumentHelp("The policy (default .countersign/policy.yaml).", valueName: "file"))
     var policy: String?
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The server's name: the actor of its calls in the policy and receipts (default: the command's "
+                + "basename). What the server calls itself is recorded, never trusted.", valueName: "name"))
+    var name: String?
     @OptionGroup var ledger: LedgerOptions
     @Option(name: .long, help: "auto, elicitation, tty, web (needs --approval-server), auto-approve or auto-deny.")
     var approval: ApprovalMode = .auto
@@ -100,7 +106,7 @@ struct MCPProxyCommand: AsyncParsableCommand {
             let options = ProxyOptions(
                 serverCommand: server, maximumMessageBytes: maxMessageBytes,
                 downstreamTimeout: .milliseconds(Int64(DurationText.seconds(timeout)! * 1000)), approvalMode: approval,
-                approvalServer: try approvalServer.provider())
+                approvalServer: try approvalServer.provider(), name: name)
             status = try await StdioProxy.run(
                 gate: gate, options: options, pins: pinStore, allowEnvironment: allowEnv,
                 paths: .init(serverLog: directory + "/mcp-server.log", proxyLog: directory + "/mcp-proxy.log"))

@@ -1,6 +1,6 @@
 /// One agent action, normalised: what every adapter produces and every policy decides.
 ///
-/// The fields are DualKey's (DESIGN §2) plus `labels`, which an adapter may attach when it already
+/// The fields are DualKey's plus `labels`, which an adapter may attach when it already
 /// knows where the action's values came from.
 public struct ActionEnvelope: Sendable, Hashable {
     public var actor: String

@@ -4,7 +4,8 @@
 /// (slow, and it accepts `[1,]`), and `JSONSerialization` cannot tell `true` from `1` without inspecting
 /// `NSNumber` internals. Receipts, hook payloads and JSON-RPC messages are all parsed on hot paths, so
 /// this one is a single pass with no intermediate objects. It refuses trailing commas, comments, NaN,
-/// leading zeros, unpaired surrogates, invalid UTF-8 and nesting deeper than `maximumDepth`.
+/// leading zeros, invalid UTF-8 and nesting deeper than `maximumDepth`; an unpaired surrogate escape
+/// becomes U+FFFD.
 struct JSONParser {
     static let maximumDepth = 512
 
@@ -163,25 +164,42 @@ struct JSONParser {
             case UInt8(ascii: "r"): scalars.append(0x0D)
             case UInt8(ascii: "t"): scalars.append(0x09)
             case UInt8(ascii: "u"):
+                // A lone surrogate escape (which JavaScript agents emit when they cut a string inside a pair)
+                // becomes U+FFFD, as WHATWG's and Python's lenient decoders do: rejecting the payload would
+                // lose what the tool returned. A valid pair is joined.
                 var code = try hex4()
                 if (0xD800...0xDBFF).contains(code) {
-                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
-                        bytes[index + 1] == UInt8(ascii: "u")
-                    else {
-                        throw fail("unpaired surrogate in a string")
+                    if index + 5 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                        bytes[index + 1] == UInt8(ascii: "u"),
+                        let low = Self.hexValue(bytes[(index + 2)..<(index + 6)]), (0xDC00...0xDFFF).contains(low)
+                    {
+                        index += 6
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    } else {
+                        code = 0xFFFD
                     }
-                    index += 2
-                    let low = try hex4()
-                    guard (0xDC00...0xDFFF).contains(low) else { throw fail("unpaired surrogate in a string") }
-                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                 } else if (0xDC00...0xDFFF).contains(code) {
-                    throw fail("unpaired surrogate in a string")
+                    code = 0xFFFD
                 }
                 scalars.append(contentsOf: Array(String(Unicode.Scalar(code)!).utf8))
             default: throw fail("invalid escape in a string")
             }
         }
         throw fail("unterminated string")
+    }
+
+    /// Four hex digits, or nil.
+    static func hexValue<Digits: Collection<UInt8>>(_ digits: Digits) -> UInt32? {
+        var value: UInt32 = 0
+        for c in digits {
+            switch c {
+            case 0x30...0x39: value = value << 4 | UInt32(c - 0x30)
+            case 0x41...0x46: value = value << 4 | UInt32(c - 0x41 + 10)
+            case 0x61...0x66: value = value << 4 | UInt32(c - 0x61 + 10)
+            default: return nil
+            }
+        }
+        return value
     }
 
     mutating func hex4() throws(Failure) -> UInt32 {

@@ -81,8 +81,33 @@ public final class Gate: Sendable {
     /// Decides without collecting a second key here: for adapters whose agent asks the human itself
     /// (a Claude Code `ask`). An ask is recorded as `ask` with status `pending`; the agent's later report
     /// (it ran, or it was denied) completes the record.
+    ///
+    /// An ask whose `approvals:` the agent's dialog cannot satisfy (a quorum above one, named reviewers or
+    /// groups, or channels that leave out `hook-native`) is not deferred: it is rejected, with a reason that
+    /// names what the rule needs, since the agent's user clicking "yes" would not meet it.
     public func decideDeferringAsk(_ envelope: ActionEnvelope) async -> GateDecision {
         await decide(envelope, deferringAsk: true, providers: [])
+    }
+
+    /// Whether an agent's own permission dialog (one person, the agent's user) meets a rule's requirement.
+    public static func nativeDialogSatisfies(_ requirement: ApprovalRequirement?) -> Bool {
+        guard let requirement else { return true }
+        return requirement.quorum <= 1 && requirement.reviewers.isEmpty && requirement.groups.isEmpty
+            && (requirement.channels.isEmpty || requirement.channels.contains(.hookNative))
+    }
+
+    /// In words, what a requirement asks for (for reasons shown to the agent and its user).
+    public static func describe(_ requirement: ApprovalRequirement) -> String {
+        var parts: [String] = []
+        parts.append(requirement.quorum == 1 ? "one approval" : "\(requirement.quorum) distinct approvals")
+        if !requirement.reviewers.isEmpty { parts.append("from \(requirement.reviewers.joined(separator: ", "))") }
+        if !requirement.groups.isEmpty {
+            parts.append("from the group(s) \(requirement.groups.joined(separator: ", "))")
+        }
+        if !requirement.channels.isEmpty {
+            parts.append("through \(requirement.channels.map(\.rawValue).joined(separator: " or "))")
+        }
+        return parts.joined(separator: " ")
     }
 
     /// Decides at once when the policy needs no second key, submitting the decision receipt to the
@@ -127,7 +152,7 @@ public final class Gate: Sendable {
         let argumentLabels = policy.registry.names(labels)
         let draft = decisionDraft(
             envelope, outcome: outcome, final: final, recorded: nil, reason: outcome.reason, approvals: [],
-            sessionLabels: sessionLabels, argumentLabels: argumentLabels)
+            sessionLabels: sessionLabels, argumentLabels: argumentLabels, session: session)
         let decision = GateDecision(
             envelope: envelope, outcome: outcome, finalDecision: final, reason: outcome.reason, approvals: [],
             sessionLabels: sessionLabels, argumentLabels: argumentLabels, receipt: nil, internalError: nil)
@@ -136,7 +161,7 @@ public final class Gate: Sendable {
 
     func decisionDraft(
         _ envelope: ActionEnvelope, outcome: PolicyOutcome, final: FinalDecision, recorded: String?, reason: String,
-        approvals: [ApprovalRecord], sessionLabels: [String], argumentLabels: [String]
+        approvals: [ApprovalRecord], sessionLabels: [String], argumentLabels: [String], session: SessionState?
     ) -> ReceiptDraft {
         let status = recorded != nil ? "pending" : final.allowsExecution ? "authorized" : "blocked"
         var draft = ReceiptDraft.forAction(envelope, kind: .decision, status: status, redactor: redactor)
@@ -145,6 +170,16 @@ public final class Gate: Sendable {
         draft.policy = reference(outcome)
         draft.decision = recorded ?? final.rawValue
         draft.approvals = approvals
+        if !outcome.faults.isEmpty { draft.extra["policy_faults"] = .array(outcome.faults.map(JSONValue.string)) }
+        if let normalized = envelope.normalizedPaths { draft.extra["normalized"] = normalized }
+        if let unattributed = session?.unattributedLabels, !unattributed.isEmpty {
+            // Some labelled content could not be remembered value by value: every argument carries its labels.
+            draft.extra["provenance"] = [
+                "unattributed_labels": .array(policy.registry.names(unattributed).map(JSONValue.string)),
+                "note":
+                    "a provenance bound was reached or an output could not be read; every argument carries these labels",
+            ]
+        }
         if !final.allowsExecution { draft.error = "\(draft.decision!) via rule '\(outcome.ruleID)': \(reason)" }
         return draft
     }
@@ -169,9 +204,20 @@ public final class Gate: Sendable {
         switch outcome.decision {
         case .allow: final = .allow
         case .deny: final = .deny
-        case .ask where deferringAsk:
+        case .ask where deferringAsk && Self.nativeDialogSatisfies(outcome.approvals):
             final = .deny  // not ours to run: the agent asks its human and reports back
             recorded = "ask"
+        case .ask where deferringAsk:
+            let needed = Self.describe(outcome.approvals ?? ApprovalRequirement())
+            final = .askRejected
+            reason =
+                "a second key is required (\(needed)) and the agent's own permission dialog cannot give it; "
+                + "wait for reviewers with a countersign serve inbox (--approval-server)"
+            approvals = [
+                ApprovalRecord(
+                    reviewer: "countersign", channel: "none", verdict: .reject,
+                    note: "the agent's dialog cannot provide \(needed)")
+            ]
         case .ask:
             let requirement = outcome.approvals ?? ApprovalRequirement()
             let request = ApprovalRequest(
@@ -188,7 +234,7 @@ public final class Gate: Sendable {
         }
         let draft = decisionDraft(
             envelope, outcome: outcome, final: final, recorded: recorded, reason: reason, approvals: approvals,
-            sessionLabels: sessionLabels, argumentLabels: argumentLabels)
+            sessionLabels: sessionLabels, argumentLabels: argumentLabels, session: session)
         drafts.append(draft)
         do {
             let receipts = try await writer.append(drafts)
@@ -354,6 +400,24 @@ public final class Gate: Sendable {
         var draft = ReceiptDraft(kind: .event, status: status, sessionID: sessionID)
         draft.extra = ["event": redactor.redact(.object(fields))]
         return writer.submit([draft])
+    }
+
+    /// Records that a tool ran whose output could not be read (a payload the adapter could not parse): the
+    /// session and every later argument carry the labels the output would have had (fail closed), and the
+    /// outcome is recorded.
+    @discardableResult
+    public func recordUnreadableOutcome(_ envelope: ActionEnvelope, error: String) async throws -> Receipt {
+        var labels = policy.outputLabels(for: envelope)
+        // Whatever the label sources say, content nobody could read is not trusted.
+        labels.formUnion(policy.registry.set([LabelRegistry.untrusted]))
+        if let sessions, let id = envelope.sessionID {
+            try sessions.update(id: id, registry: policy.registry) { $0.recordUnreadableOutput(labels: labels) }
+        }
+        var draft = ReceiptDraft.forAction(envelope, kind: .outcome, status: "unreadable", redactor: redactor)
+        draft.error = error
+        draft.result = nil
+        draft.extra["unreadable"] = ["labels": .array(policy.registry.names(labels).map(JSONValue.string))]
+        return try await writer.append([draft]).last!
     }
 
     /// Records text the user typed as trusted provenance for the session.

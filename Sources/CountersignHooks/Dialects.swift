@@ -58,8 +58,19 @@ extension HookDialect {
         }
     }
 
-    /// Whether the dialect can pass an `ask` back to the agent's own dialog.
-    var canAsk: Bool { self != .gemini }
+    /// Whether the dialect can pass an `ask` back to the agent's own dialog (for any event).
+    var canAsk: Bool { self == .claudeCode || self == .cursor }
+
+    /// Whether the agent's answer to `event` can be an `ask` (Codex's PreToolUse, Gemini's BeforeTool and
+    /// Cursor's beforeReadFile cannot; there an ask needs another channel or is rejected).
+    func canAsk(at event: String) -> Bool {
+        switch self {
+        case .claudeCode: return true
+        case .codex: return event == "PermissionRequest"
+        case .gemini: return false
+        case .cursor: return event != "beforeReadFile"
+        }
+    }
 
     func sessionID(_ payload: [String: JSONValue]) -> String {
         payload["session_id"]?.stringValue ?? payload["conversation_id"]?.stringValue ?? "\(rawValue)-session"
@@ -101,37 +112,91 @@ extension HookDialect {
         }
     }
 
+    /// Why a payload that asks for a decision cannot be decided (nil when it can). A decision on a guess —
+    /// a missing tool name, a tool input that is not an object, a shell event without its command — could
+    /// allow something nobody looked at, so these block.
+    func malformedDecision(_ event: String, _ payload: [String: JSONValue]) -> String? {
+        func nonEmptyString(_ key: String) -> Bool {
+            if case .string(let s)? = payload[key], !s.isEmpty { return true }
+            return false
+        }
+        func objectInput(allowJSONText: Bool) -> Bool {
+            switch payload["tool_input"] {
+            case .object?: return true
+            case .string(let text)? where allowJSONText: return (try? JSONValue.parse(text))?.objectValue != nil
+            default: return false
+            }
+        }
+        switch (self, event) {
+        case (.cursor, "beforeShellExecution"):
+            return nonEmptyString("command") ? nil : "the \(event) payload has no command"
+        case (.cursor, "beforeReadFile"):
+            return nonEmptyString("file_path") ? nil : "the \(event) payload has no file_path"
+        case (.cursor, "beforeMCPExecution"):
+            guard nonEmptyString("tool_name") else { return "the \(event) payload has no tool_name" }
+            return objectInput(allowJSONText: true) ? nil : "the \(event) payload's tool_input is not an object"
+        default:
+            guard nonEmptyString("tool_name") else { return "the \(event) payload has no tool_name" }
+            return objectInput(allowJSONText: false) ? nil : "the \(event) payload's tool_input is not an object"
+        }
+    }
+
     func prompt(_ payload: [String: JSONValue]) -> String? {
         payload["prompt"]?.stringValue ?? payload["user_prompt"]?.stringValue
     }
 
-    /// The answer to a decision, in the dialect's schema.
+    /// The answer to a decision, in the dialect's schema — exactly the fields each agent documents, since
+    /// an agent may treat an unknown field or an unsupported value as a failed hook and run the tool:
+    /// - Claude Code PreToolUse: `{hookSpecificOutput: {hookEventName, permissionDecision, permissionDecisionReason}}`.
+    /// - Codex PreToolUse acts on `permissionDecision: "deny"` only: an allow is no answer at all, an ask
+    ///   becomes a deny that says a second key is required.
+    /// - Gemini CLI BeforeTool: `{decision: allow|deny, reason}`; it cannot ask, so an ask is a deny.
+    /// - Cursor: `{permission, user_message, agent_message}`; `beforeReadFile` takes `{permission: allow|deny}`
+    ///   only, so there an ask is a deny.
     func answer(_ event: String, _ outcome: PolicyOutcome) -> HookResult {
         let verdict = outcome.decision.rawValue
         let reason = "Countersign: \(verdict) via rule '\(outcome.ruleID)': \(outcome.reason)"
+        let cannotAsk =
+            "Countersign: a second key is required (rule '\(outcome.ruleID)': \(outcome.reason)); "
+            + "\(displayName) hooks cannot ask, so this call is denied. Ask the user to approve it."
         switch self {
-        case .claudeCode, .codex:
+        case .claudeCode:
             return .json([
                 "hookSpecificOutput": [
                     "hookEventName": .string(event), "permissionDecision": .string(verdict),
                     "permissionDecisionReason": .string(reason),
                 ]
             ])
-        case .gemini:
-            // Gemini hooks cannot ask: a second key is required, so the call is denied and says why.
-            if outcome.decision == .ask {
+        case .codex:
+            switch outcome.decision {
+            case .allow: return .silent
+            case .deny, .ask:
                 return .json([
-                    "decision": "deny",
-                    "reason": .string(
-                        "Countersign: a second key is required (rule '\(outcome.ruleID)': \(outcome.reason)); "
-                            + "Gemini CLI hooks cannot ask, so this call is denied. Ask the user to approve it."),
+                    "hookSpecificOutput": [
+                        "hookEventName": .string(event), "permissionDecision": "deny",
+                        "permissionDecisionReason": .string(outcome.decision == .ask ? cannotAsk : reason),
+                    ]
                 ])
             }
+        case .gemini:
+            if outcome.decision == .ask { return .json(["decision": "deny", "reason": .string(cannotAsk)]) }
             return .json(["decision": .string(verdict), "reason": .string(reason)])
         case .cursor:
+            if event == "beforeReadFile" {
+                return .json(["permission": outcome.decision == .allow ? "allow" : "deny"])
+            }
             return .json([
                 "permission": .string(verdict), "user_message": .string(reason), "agent_message": .string(reason),
             ])
+        }
+    }
+
+    var displayName: String {
+        switch self {
+        case .claudeCode: return "Claude Code"
+        case .codex: return "Codex CLI"
+        case .gemini: return "Gemini CLI"
+        case .cursor: return "Cursor"
         }
     }
 }

@@ -14,6 +14,7 @@ public enum HookProcess {
         public var ledger: String?
         public var sessions: String?
         public var sync = SyncMode.normal
+        public var lockTimeout = ReceiptStores.defaultLockTimeout
         public var key: String?
         public var noRedaction = false
         public var approvalServer: String?
@@ -24,9 +25,10 @@ public enum HookProcess {
 
     public static let usage = """
         usage: countersign-hook <claude-code|codex|gemini|cursor> [--policy FILE] [--ledger PATH] [--sessions PATH]
-                                [--sync normal|full] [--key PATH] [--no-redaction]
+                                [--key FILE] [--sync normal|full] [--lock-timeout SECONDS] [--no-redaction]
                                 [--approval-server URL] [--approval-server-token-env NAME]
         Answers one hook call from the agent's JSON on stdin (same as `countersign hook`; see docs/hooks.md).
+        Every failure, a usage mistake included, exits 2 (the agent's blocking code) with the reason on stderr.
         """
 
     /// Parses `countersign-hook` arguments; the message of an error says which argument is wrong.
@@ -48,6 +50,12 @@ public enum HookProcess {
             case "--approval-server", "--server": options.approvalServer = try value(argument)
             case "--approval-server-token-env": options.approvalServerTokenEnv = try value(argument)
             case "--no-redaction": options.noRedaction = true
+            case "--lock-timeout":
+                let text = try value(argument)
+                guard let seconds = DurationText.seconds(text) else {
+                    throw HookArgumentError(message: "--lock-timeout \(text): a duration such as 5s or 0.5")
+                }
+                options.lockTimeout = seconds
             case "--sync":
                 let text = try value(argument)
                 guard let mode = SyncMode(rawValue: text) else {
@@ -56,12 +64,17 @@ public enum HookProcess {
                 options.sync = mode
             case "-h", "--help": throw HookArgumentError(message: usage, isHelp: true)
             default:
-                guard !argument.hasPrefix("-"), options.agent.isEmpty else {
-                    throw HookArgumentError(message: "unexpected argument '\(argument)'")
+                guard !argument.hasPrefix("-") else {
+                    throw HookArgumentError(message: "unknown option '\(argument)'\n" + usage)
+                }
+                guard options.agent.isEmpty else {
+                    throw HookArgumentError(
+                        message: "unexpected argument '\(argument)' (the agent is '\(options.agent)')")
                 }
                 options.agent = argument
             }
         }
+        guard !options.agent.isEmpty else { throw HookArgumentError(message: "which agent?\n" + usage) }
         return options
     }
 
@@ -88,7 +101,9 @@ public enum HookProcess {
     }
 
     static func openStore(_ options: Options) throws -> any ReceiptStore {
-        try ReceiptStores.open(path: options.ledger ?? StateDirectory.path + "/ledger.sqlite", sync: options.sync)
+        try ReceiptStores.open(
+            path: options.ledger ?? StateDirectory.path + "/ledger.sqlite", sync: options.sync,
+            lockTimeout: options.lockTimeout)
     }
 
     static func sealer(_ options: Options) throws -> Sealer {

@@ -52,8 +52,12 @@ public struct HookRunner: Sendable {
         self.secondKey = secondKey
     }
 
-    /// Events that decide (and therefore must fail closed).
-    static let gatingEvents: Set<String> = ["PreToolUse", "PermissionRequest", "UserPromptSubmit"]
+    /// What to answer the agent: the policy's outcome, except that an ask the agent's own dialog cannot
+    /// satisfy (the Gate rejected it) is a deny naming what the rule needs.
+    static func answerable(_ decision: GateDecision) -> PolicyOutcome {
+        guard decision.outcome.decision == .ask, decision.finalDecision == .askRejected else { return decision.outcome }
+        return PolicyOutcome(decision: .deny, ruleID: decision.outcome.ruleID, reason: decision.reason)
+    }
 
     public func run(_ input: Data) async -> HookResult {
         let payload: [String: JSONValue]
@@ -63,7 +67,7 @@ public struct HookRunner: Sendable {
             }
             payload = object
         } catch {
-            return .block("the hook payload is not valid JSON (\(error))")
+            return await unreadable(input, error: "the hook payload is not valid JSON (\(error))")
         }
         guard let event = payload["hook_event_name"]?.stringValue else {
             return .block("the hook payload has no hook_event_name")
@@ -72,13 +76,19 @@ public struct HookRunner: Sendable {
             return try await handle(event, payload)
         } catch {
             // Deciding events block; reporting events must not break the agent, but say why.
-            if Self.gatingEvents.contains(event) { return .block("internal error: \(error)") }
+            if [.decide, .permissionRequest, .prompt].contains(dialect.stage(event)) {
+                return .block("internal error: \(error)")
+            }
             return HookResult(stdout: "", stderr: "countersign: could not record \(event): \(error)\n", exitCode: 0)
         }
     }
 
     func handle(_ event: String, _ payload: [String: JSONValue]) async throws -> HookResult {
-        switch dialect.stage(event) {
+        let stage = dialect.stage(event)
+        if stage == .decide || stage == .permissionRequest, let problem = dialect.malformedDecision(event, payload) {
+            return .block(problem)
+        }
+        switch stage {
         case .decide:
             let envelope = try envelope(event, payload)
             if let secondKey {
@@ -90,14 +100,17 @@ public struct HookRunner: Sendable {
                     reason: "\(decision.finalDecision.rawValue): \(decision.reason)")
                 return dialect.answer(event, resolved)
             }
-            let decision = await gate.decideDeferringAsk(envelope)
+            // Where the agent cannot ask, an ask needs another channel; with none it is rejected and recorded so.
+            let decision =
+                dialect.canAsk(at: event)
+                ? await gate.decideDeferringAsk(envelope) : await gate.decide(envelope, providers: [])
             if let error = decision.internalError { return .block(error) }
-            return dialect.answer(event, decision.outcome)
+            return dialect.answer(event, Self.answerable(decision))
         case .permissionRequest:
             let envelope = try envelope(event, payload)
             let decision = await gate.decideDeferringAsk(envelope)
             if let error = decision.internalError { return .block(error) }
-            switch decision.outcome.decision {
+            switch Self.answerable(decision).decision {
             case .ask: return .silent  // leave the agent's own dialog to the human
             case .allow:
                 return .json([
@@ -110,7 +123,7 @@ public struct HookRunner: Sendable {
                         "decision": [
                             "behavior": "deny",
                             "message": .string(
-                                "Countersign denied this via rule '\(decision.outcome.ruleID)': \(decision.outcome.reason)"
+                                "Countersign denied this via rule '\(decision.outcome.ruleID)': \(Self.answerable(decision).reason)"
                             ),
                             "interrupt": false,
                         ],
@@ -157,6 +170,49 @@ public struct HookRunner: Sendable {
         }
     }
 
+    /// A payload that cannot be parsed. Before a tool runs, that blocks. After it ran (an after-event, as far
+    /// as the raw text tells), blocking changes nothing: the output's labels are kept for the whole session
+    /// instead (every later argument carries them, since nobody can tell which values the agent saw) and
+    /// the outcome is recorded.
+    func unreadable(_ input: Data, error reason: String) async -> HookResult {
+        let text = String(decoding: input.prefix(1 << 20), as: UTF8.self)
+        guard let event = Self.rawField("hook_event_name", in: text),
+            [.after, .afterFailure].contains(dialect.stage(event)),
+            let session = Self.rawField("session_id", in: text) ?? Self.rawField("conversation_id", in: text)
+        else {
+            return .block(reason)
+        }
+        let tool = Self.rawField("tool_name", in: text) ?? "unknown"
+        let mapped = ToolMapping.map(tool: tool, input: [:])
+        let envelope = ActionEnvelope(
+            actor: dialect.rawValue, surface: mapped.surface, tool: tool, intent: mapped.intent, sessionID: session,
+            traceID: Self.rawField("tool_use_id", in: text).map { "\(session):\($0)" },
+            metadata: ["hook_event_name": .string(event)], createdAt: Timestamp.now())
+        do {
+            try await gate.recordUnreadableOutcome(envelope, error: reason)
+        } catch {
+            return .block("\(reason) (and the outcome could not be recorded: \(error))")
+        }
+        return HookResult(
+            stdout: "",
+            stderr: "countersign: \(reason); the session now treats every argument as carrying the output's labels\n",
+            exitCode: 0)
+    }
+
+    /// A top-level string field read from raw (unparseable) JSON text: `"name": "value"`, plain characters only.
+    static func rawField(_ name: String, in text: String) -> String? {
+        guard let range = text.range(of: "\"\(name)\"") else { return nil }
+        var rest = text[range.upperBound...].drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        guard rest.first == ":" else { return nil }
+        rest = rest.dropFirst().drop { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        guard rest.first == "\"" else { return nil }
+        let value = rest.dropFirst().prefix { $0 != "\"" && $0 != "\\" && $0 != "\n" }
+        guard !value.isEmpty, value.count <= 256, rest.dropFirst().dropFirst(value.count).first == "\"" else {
+            return nil
+        }
+        return String(value)
+    }
+
     func unmediatedReason(_ prior: Receipt?) -> String {
         guard let prior else { return "the tool ran with no decision on record (a skipped or ignored hook)" }
         return "the tool ran although the decision was \(prior.decision ?? "unknown") (rule \(prior.ruleID ?? "?"))"
@@ -175,7 +231,8 @@ public struct HookRunner: Sendable {
     /// One envelope per tool use; the before and after events of one call share its trace and hash.
     func envelope(_ event: String, _ payload: [String: JSONValue]) throws -> ActionEnvelope {
         let call = dialect.toolCall(event, payload)
-        let mapped = ToolMapping.map(tool: call.tool, input: call.input)
+        let (arguments, narration, argv) = ToolMapping.split(tool: call.tool, input: call.input)
+        let mapped = ToolMapping.map(tool: call.tool, input: arguments)
         let session = dialect.sessionID(payload)
         // Without a tool-use id (Gemini, Cursor), the call's input identifies it: before and after agree.
         let useID =
@@ -191,10 +248,12 @@ public struct HookRunner: Sendable {
             if let value = payload[key], !value.isNull { metadata[key] = value }
         }
         metadata["tool_use_id"] = .string(useID)
+        if !narration.isEmpty { metadata["narration"] = .object(narration) }
+        if let argv { metadata["argv"] = argv }
         return ActionEnvelope(
             actor: dialect.rawValue + (mapped.actorSuffix.map { ":" + $0 } ?? ""), surface: mapped.surface,
             tool: call.tool,
-            intent: mapped.intent, target: mapped.target, args: call.input, risk: mapped.risk.sorted(),
+            intent: mapped.intent, target: mapped.target, args: arguments, risk: mapped.risk.sorted(),
             sessionID: session,
             traceID: "\(session):\(useID)", metadata: metadata, createdAt: Timestamp.now())
     }

@@ -3,8 +3,10 @@ import Foundation
 
 /// Wires `countersign hook` into an agent's settings file, and takes it out again.
 ///
-/// Our entries are recognised by their command (`… hook <agent> …`), so installing twice changes nothing
-/// and uninstalling removes exactly those entries (and containers left empty), keeping everything else.
+/// Our entries are recognised by their command (Countersign's hook for this agent), so installing twice
+/// changes nothing and uninstalling removes exactly those entries (and containers left empty), keeping
+/// everything else. The command is written shell-quoted (agents run it with `sh -c`), with each agent's
+/// fail-closed setting where it has one and a timeout longer than the longest approval wait.
 public struct HookInstaller: Sendable {
     public enum Scope: String, Sendable, CaseIterable { case user, project }
 
@@ -12,15 +14,47 @@ public struct HookInstaller: Sendable {
     public let scope: Scope
     public let home: String
     public let project: String
-    /// The command the agent will run, e.g. `/usr/local/bin/countersign hook claude-code --policy /p/policy.yaml`.
+    /// The command the agent will run, shell-quoted, e.g.
+    /// `'/opt/cs/countersign-hook' claude-code --policy '/my project/.countersign/policy.yaml' …`.
     public let command: String
+    /// Seconds the agent waits for one hook call before giving up.
+    public let timeoutSeconds: Int
 
-    public init(dialect: HookDialect, scope: Scope, home: String, project: String, command: String) {
+    /// `arguments` are the program and its arguments as they should reach it; they are quoted here.
+    public init(
+        dialect: HookDialect, scope: Scope, home: String, project: String, arguments: [String], timeoutSeconds: Int
+    ) {
         self.dialect = dialect
         self.scope = scope
         self.home = home
         self.project = project
-        self.command = command
+        self.command = ShellQuote.join(arguments)
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    /// The timeout to write: the longest second-key wait a policy allows (or the default wait of five
+    /// minutes), plus a minute for the decision itself, so the agent never gives up on a hook that is still
+    /// waiting for a reviewer.
+    public static func timeout(longestApprovalWait: Double?) -> Int {
+        Int((longestApprovalWait ?? 300).rounded(.up)) + 60
+    }
+
+    /// What the agent does when the hook cannot answer (cannot start, times out, exits with another code),
+    /// and what `install` therefore writes or warns about. docs/hooks.md has the table.
+    public var failClosedWarning: String? {
+        switch dialect {
+        case .claudeCode: return nil  // "onFailure": "block" (Claude Code 2.1.295 and later)
+        case .codex:
+            return "Codex CLI has no setting that blocks a tool call when its hook cannot start or times out; "
+                + "a hook that exits 2 blocks, anything else lets the call run. Keep countersign-hook on the PATH "
+                + "the agent sees, and pair the hook with `countersign mcp proxy` for MCP servers."
+        case .gemini:
+            return "Gemini CLI has no setting that blocks a tool call when its hook cannot start or times out; "
+                + "only exit code 2 (or a deny answer) blocks."
+        case .cursor:
+            return "Cursor has no setting that blocks a tool call when its hook cannot start or times out, and "
+                + "its Auto-review mode has been reported to ignore `ask`; only a deny answer is sure to block."
+        }
     }
 
     /// The settings file for this agent and scope.
@@ -55,18 +89,37 @@ public struct HookInstaller: Sendable {
 
     func entry(for event: String) -> JSONValue {
         switch dialect {
-        case .cursor: return ["command": .string(command)]
+        case .cursor: return ["command": .string(command), "timeout": .int(Int64(timeoutSeconds))]
         default:
-            let hook: JSONValue = ["type": "command", "command": .string(command)]
+            var hook: [String: JSONValue] = ["type": "command", "command": .string(command)]
+            switch dialect {
+            case .claudeCode:
+                hook["timeout"] = .int(Int64(timeoutSeconds))
+                hook["onFailure"] = "block"
+            case .codex: hook["timeout"] = .int(Int64(timeoutSeconds))
+            case .gemini: hook["timeout"] = .int(Int64(timeoutSeconds) * 1000)  // milliseconds
+            case .cursor: break
+            }
             let toolEvent = !["UserPromptSubmit", "BeforeAgent"].contains(event)
-            return toolEvent ? ["matcher": "*", "hooks": [hook]] : ["hooks": [hook]]
+            return toolEvent ? ["matcher": "*", "hooks": [.object(hook)]] : ["hooks": [.object(hook)]]
         }
     }
 
+    /// Whether a settings entry runs Countersign's hook for this agent (whatever path or quoting it was
+    /// written with).
     func isOurs(_ entry: JSONValue) -> Bool {
-        let marker = "hook \(dialect.rawValue)"
-        if entry["command"]?.stringValue?.contains(marker) == true { return true }
-        return entry["hooks"]?.arrayValue?.contains { $0["command"]?.stringValue?.contains(marker) == true } ?? false
+        func ours(_ command: String?) -> Bool {
+            guard let command else { return false }
+            let words = ShellQuote.split(command)
+            guard
+                let index = words.firstIndex(where: { $0.hasSuffix("countersign-hook") || $0.hasSuffix("countersign") })
+            else { return false }
+            var rest = words[(index + 1)...]
+            if words[index].hasSuffix("countersign"), rest.first == "hook" { rest = rest.dropFirst() }
+            return rest.first == dialect.rawValue
+        }
+        if ours(entry["command"]?.stringValue) { return true }
+        return entry["hooks"]?.arrayValue?.contains { ours($0["command"]?.stringValue) } ?? false
     }
 
     public struct Change: Sendable {

@@ -10,6 +10,33 @@ enum ToolMapping {
         var actorSuffix: String?
     }
 
+    /// Shell tools, whose `command` is the action.
+    static let shellTools: Set<String> = ["Bash", "shell", "exec_command", "local_shell", "run_shell_command", "Shell"]
+
+    /// Splits a tool's input into the action's parameters and the agent's narration — free text the agent
+    /// writes about the call (Claude Code's and Gemini's `description` of a shell command, Codex's
+    /// `justification`). Narration is recorded in `metadata.narration` but never gates a decision: words the
+    /// agent read on a page and reuses to describe the user's own command must not taint that command.
+    /// A command given as an argv array is judged whole, as the shell would run it (the array is kept in
+    /// `metadata.argv`).
+    static func split(tool: String, input: [String: JSONValue]) -> (
+        arguments: [String: JSONValue], narration: [String: JSONValue], argv: JSONValue?
+    ) {
+        var arguments = input
+        var narration: [String: JSONValue] = [:]
+        var keys = ["justification"]
+        if shellTools.contains(tool) { keys += ["description", "sandbox_permissions_justification"] }
+        for key in keys {
+            if let value = arguments.removeValue(forKey: key) { narration[key] = value }
+        }
+        var argv: JSONValue?
+        if case .array(let items)? = arguments["command"] {
+            argv = .array(items)
+            arguments["command"] = .string(ShellQuote.join(items.map { $0.stringValue ?? PythonText.str($0) }))
+        }
+        return (arguments, narration, argv)
+    }
+
     static func map(tool: String, input: [String: JSONValue]) -> Mapped {
         func string(_ keys: String...) -> String? {
             for key in keys { if let s = input[key]?.stringValue, !s.isEmpty { return s } }
@@ -17,7 +44,7 @@ enum ToolMapping {
         }
         var mapped: Mapped
         switch tool {
-        case "Bash", "shell", "exec_command", "local_shell", "run_shell_command", "Shell":
+        case _ where shellTools.contains(tool):
             mapped = Mapped(surface: "shell", intent: "execute", target: string("command"), risk: ["shell"])
         case "Read", "Glob", "Grep", "LS", "NotebookRead", "read_file", "read_many_files", "list_directory", "glob",
             "search_file_content":

@@ -23,9 +23,13 @@ public final class JSONLStore: ReceiptStore, @unchecked Sendable {
     /// What the last recovery did, for the caller to report.
     public private(set) var lastRecovery: String?
 
-    public init(path: String, sync: SyncMode = .normal) throws {
+    /// How long an append waits for another process's lock before it fails.
+    public let lockTimeout: Double
+
+    public init(path: String, sync: SyncMode = .normal, lockTimeout: Double = 5) throws {
         self.path = path
         self.sync = sync
+        self.lockTimeout = lockTimeout
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
@@ -37,9 +41,7 @@ public final class JSONLStore: ReceiptStore, @unchecked Sendable {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw LedgerError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else {
-            throw LedgerError("cannot lock \(path): \(String(cString: strerror(errno)))")
-        }
+        try lockExclusively(fd)
         defer { flock(fd, LOCK_UN) }
 
         var size = lseek(fd, 0, SEEK_END)
@@ -184,7 +186,7 @@ public final class JSONLStore: ReceiptStore, @unchecked Sendable {
         let fd = open(path, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { throw LedgerError("cannot open \(path)") }
         defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { throw LedgerError("cannot lock \(path)") }
+        try lockExclusively(fd)
         defer { flock(fd, LOCK_UN) }
         var kept = ""
         try scan { record in
@@ -202,5 +204,23 @@ public final class JSONLStore: ReceiptStore, @unchecked Sendable {
         var n = 0
         try scan { if $0.receipt != nil { n += 1 } }
         return n
+    }
+}
+
+extension JSONLStore {
+    /// Takes the file's exclusive lock, waiting at most `lockTimeout` for another process to let it go.
+    func lockExclusively(_ fd: Int32) throws {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(lockTimeout * 1000))
+        var pause = 1
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else {
+                throw LedgerError("cannot lock \(path): \(String(cString: strerror(errno)))")
+            }
+            guard ContinuousClock.now < deadline else {
+                throw LedgerError("\(path) stayed locked by another writer for \(lockTimeout)s (gave up)")
+            }
+            usleep(useconds_t(pause * 1000))
+            pause = min(pause * 2, 20)
+        }
     }
 }

@@ -79,11 +79,19 @@ public struct StoredRecord: Sendable {
 public enum ReceiptStores {
     public static let defaultPath = ".countersign/ledger.sqlite"
 
-    public static func open(path: String, sync: SyncMode = .normal) throws -> any ReceiptStore {
+    /// The default wait for another writer's lock before an append fails (fail closed: the decision it
+    /// carries is denied).
+    public static let defaultLockTimeout = 5.0
+
+    public static func open(path: String, sync: SyncMode = .normal, lockTimeout: Double = defaultLockTimeout) throws
+        -> any ReceiptStore
+    {
         let lower = path.lowercased()
-        if lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") { return try JSONLStore(path: path, sync: sync) }
+        if lower.hasSuffix(".jsonl") || lower.hasSuffix(".ndjson") {
+            return try JSONLStore(path: path, sync: sync, lockTimeout: lockTimeout)
+        }
         if lower.hasSuffix(".sqlite") || lower.hasSuffix(".sqlite3") || lower.hasSuffix(".db") {
-            return try SQLiteStore(path: path, sync: sync)
+            return try SQLiteStore(path: path, sync: sync, lockTimeout: lockTimeout)
         }
         throw LedgerError("cannot tell the ledger kind from '\(path)': use a .jsonl, .sqlite or .db path")
     }

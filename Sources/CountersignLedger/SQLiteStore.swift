@@ -27,13 +27,15 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
         try? queue.read { try Int.fetchOne($0, sql: "PRAGMA user_version") }
     }
 
-    public init(path: String, sync: SyncMode = .normal, readOnly: Bool = false) throws {
+    /// `lockTimeout`: how long an append waits for another writer's lock before it fails (and the
+    /// decision it carries is denied).
+    public init(path: String, sync: SyncMode = .normal, readOnly: Bool = false, lockTimeout: Double = 5) throws {
         self.path = path
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         if !readOnly { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
         var config = Configuration()
         config.readonly = readOnly
-        config.busyMode = .timeout(30)
+        config.busyMode = .timeout(max(0.001, lockTimeout))
         if !readOnly { config.journalMode = .wal }
         let synchronous = sync == .full ? "FULL" : "NORMAL"
         config.prepareDatabase { db in

@@ -111,12 +111,28 @@ public enum KeyFile {
             "key_id": .string(key.keyID), "created_at": .string(Timestamp.now()),
         ]
         let text = CanonicalJSON.string(document) + "\n"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | (overwrite ? 0 : O_EXCL), 0o600)
-        guard fd >= 0 else { throw KeyError("cannot create \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
+        // Written whole to a temporary file first, then put in place in one step (link: fails if another
+        // process won the race; rename when replacing), so no reader ever sees half a key.
+        let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw KeyError("cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        defer { unlink(temporary) }
         fchmod(fd, 0o600)
         let written = text.withCString { Glibc.write(fd, $0, strlen($0)) }
-        guard written == text.utf8.count, fsync(fd) == 0 else { throw KeyError("cannot write \(path)") }
+        guard written == text.utf8.count, fsync(fd) == 0 else {
+            close(fd)
+            throw KeyError("cannot write \(path)")
+        }
+        close(fd)
+        if overwrite {
+            guard rename(temporary, path) == 0 else {
+                throw KeyError("cannot replace \(path): \(String(cString: strerror(errno)))")
+            }
+        } else {
+            guard link(temporary, path) == 0 else {
+                throw KeyError("cannot create \(path): \(String(cString: strerror(errno)))")
+            }
+        }
     }
 
     public static func read(_ path: String) throws(KeyError) -> SigningKey {

@@ -89,14 +89,22 @@ struct PresetVotes: ApprovalProvider {
 /// The opaque `requestState` of the proxy's own `input_required` result (2026-07-28): binds the
 /// approval to the exact action (its hash) and a deadline, authenticated with a per-process key so a
 /// client cannot forge or move it to another call.
-struct ApprovalState {
-    static let prefix = "countersign.v1."
+/// The opaque `requestState` of the proxy's own `input_required` approvals: bound by HMAC to one call
+/// (server, tool, arguments), a deadline and a nonce, and redeemable once — an approval runs its call a
+/// single time, however often the client replays the retry. The key lives only in this process, so a
+/// state never outlives the proxy that minted it.
+final class ApprovalState: @unchecked Sendable {
+    // `redeemed` is guarded by `lock` (redeemed from the session's loop, but keep it safe anyway).
+    static let prefix = "countersign.v2."
     let key: SymmetricKey
+    private let lock = NSLock()
+    private var redeemed: Set<String> = []
 
     init(key: SymmetricKey = SymmetricKey(size: .bits256)) { self.key = key }
 
     func mint(actionHash: String, deadline: Date) -> String {
-        let payload = "\(actionHash).\(Int64(deadline.timeIntervalSince1970 * 1000))"
+        let nonce = Digest.hex(SymmetricKey(size: .bits128).withUnsafeBytes { Data($0) })
+        let payload = "\(actionHash).\(Int64(deadline.timeIntervalSince1970 * 1000)).\(nonce)"
         return Self.prefix + payload + "." + mac(payload)
     }
 
@@ -104,15 +112,24 @@ struct ApprovalState {
         case valid
         case expired
         case invalid
+        /// Valid, but already redeemed once.
+        case used
+    }
+
+    /// Checks `state` and, when valid, marks it used: the next redemption of the same state is `.used`.
+    func redeem(_ state: String, actionHash: String, now: Date = Date()) -> Check {
+        let result = check(state, actionHash: actionHash, now: now)
+        guard result == .valid else { return result }
+        return lock.withLock { redeemed.insert(state).inserted } ? .valid : .used
     }
 
     /// Whether `state` was minted here for `actionHash` and is still within its deadline.
     func check(_ state: String, actionHash: String, now: Date = Date()) -> Check {
         guard state.hasPrefix(Self.prefix) else { return .invalid }
         let parts = state.dropFirst(Self.prefix.count).split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let millis = Int64(parts[1]) else { return .invalid }
-        let payload = "\(parts[0]).\(parts[1])"
-        guard ConstantTime.equal(mac(payload), String(parts[2])), parts[0] == actionHash else { return .invalid }
+        guard parts.count == 4, let millis = Int64(parts[1]), parts[2].count == 32 else { return .invalid }
+        let payload = "\(parts[0]).\(parts[1]).\(parts[2])"
+        guard ConstantTime.equal(mac(payload), String(parts[3])), parts[0] == actionHash else { return .invalid }
         return now.timeIntervalSince1970 * 1000 > Double(millis) ? .expired : .valid
     }
 

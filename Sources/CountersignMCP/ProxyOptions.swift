@@ -29,14 +29,23 @@ public struct ProxyOptions: Sendable {
     public var shutdownGrace: Duration
     /// The `web` channel: a `countersign serve` inbox (`--approval-server`).
     public var approvalServer: (any ApprovalProvider)?
+    /// The server's name as the operator configured it (`--name`); nil: the command's basename.
+    public var name: String?
+
+    /// The actor of every envelope from this server.
+    public var serverName: String {
+        if let name, !name.isEmpty { return name }
+        return serverCommand.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "mcp-server"
+    }
 
     public init(
         serverCommand: [String], maximumMessageBytes: Int = 4 * 1024 * 1024,
         downstreamTimeout: Duration = .seconds(120),
         approvalMode: ApprovalMode = .auto, ttyPath: String = "/dev/tty", shutdownGrace: Duration = .seconds(2),
-        approvalServer: (any ApprovalProvider)? = nil
+        approvalServer: (any ApprovalProvider)? = nil, name: String? = nil
     ) {
         self.approvalServer = approvalServer
+        self.name = name
         self.serverCommand = serverCommand
         self.maximumMessageBytes = maximumMessageBytes
         self.downstreamTimeout = downstreamTimeout

@@ -8,7 +8,7 @@ import NIOCore
 extension ProxySession {
     /// `tools/call`, `resources/read` and `prompts/get`: envelope → Gate → forward, or answer blocked.
     func mediate(id: JSONValue, method: String, params: JSONValue?) {
-        guard pending[id] == nil else {
+        guard pending[id] == nil, !committing.contains(id) else {
             reply(JSONRPCError.invalidRequest("id is already in use by a pending request").response(id: id))
             return
         }
@@ -58,9 +58,9 @@ extension ProxySession {
             call = CallMapping.promptGet(name: name, arguments: args)
         }
         let envelope = envelope(for: call, method: method, id: id)
-        // The common case decides at once, without a task or a wait: no second key is involved and the
-        // decision receipt commits while the server works (the answer is held until it has). The call's
-        // binding is hashed only when a second key is in play.
+        // The common case decides at once, without a task: no second key is involved; the call goes to the
+        // server once its decision receipt is committed. The call's binding is hashed only when a second key
+        // is in play.
         if retryState == nil && grants.isEmpty, let quick = gate.decideSubmitting(envelope) {
             dispatch(quick, id: id, method: method, params: params)
             return
@@ -102,7 +102,11 @@ extension ProxySession {
     func secondKeyRoute(binding: String, retryState: String?, retryAnswer: JSONValue?) -> SecondKeyRoute {
         if let retryState {
             let vote: ApprovalRecord
-            switch approvalState.check(retryState, actionHash: binding) {
+            switch approvalState.redeem(retryState, actionHash: binding) {
+            case .used:
+                vote = ApprovalRecord(
+                    reviewer: "countersign", channel: "elicitation", verdict: .reject,
+                    note: "this approval was already used: an approval runs its call once")
             case .valid:
                 vote = ApprovalForm.vote(from: retryAnswer, reviewer: reviewer, channel: "elicitation")
             case .expired:
@@ -125,23 +129,37 @@ extension ProxySession {
     }
 
     /// Forwards an allowed call (remembered until the server answers) or answers a blocked one.
+    ///
+    /// Nothing reaches the server before its decision receipt is durable: a decision whose receipt is still
+    /// being committed waits for the commit (decide → commit → forward), and a commit that fails — the
+    /// ledger locked past its timeout, a full disk — turns the allow into a deny.
     func dispatch(_ decision: GateDecision, id: JSONValue, method: String, params: JSONValue) {
-        guard decision.allowed else {
-            guard let commit = decision.commit else {
-                reply(blocked(decision, method: method, id: id))
-                return
-            }
-            // A blocked call answers once its receipt is committed, naming that receipt.
+        if let commit = decision.commit, decision.receipt == nil, decision.receiptID == nil {
+            committing.insert(id)
             finishing += 1
             onLoop(when: commit) { outcome in
                 self.finishing -= 1
+                self.committing.remove(id)
                 var decision = decision
-                if case .failure(let error) = outcome {
-                    self.outlet.log("could not record a blocked decision: \(error)")
+                switch outcome {
+                case .success(let receipts):
+                    decision.receiptID = receipts.last?.id ?? "committed"
+                    decision.commit = nil
+                    self.dispatch(decision, id: id, method: method, params: params)
+                case .failure(let error):
+                    self.outlet.log("could not record a decision: \(error)")
+                    let denied = GateDecision(
+                        envelope: decision.envelope, outcome: decision.outcome, finalDecision: .deny,
+                        reason: "the ledger could not record the decision (\(error)); nothing was forwarded",
+                        approvals: decision.approvals, sessionLabels: decision.sessionLabels,
+                        argumentLabels: decision.argumentLabels, receipt: nil, internalError: "ledger: \(error)")
+                    self.reply(self.blocked(denied, method: method, id: id))
                 }
-                if case .success(let receipts) = outcome { decision.receiptID = receipts.last?.id }
-                self.reply(self.blocked(decision, method: method, id: id))
             }
+            return
+        }
+        guard decision.finalDecision.allowsExecution, decision.internalError == nil else {
+            reply(blocked(decision, method: method, id: id))
             return
         }
         guard pending[id] == nil else {
@@ -177,6 +195,8 @@ extension ProxySession {
         let descriptor = descriptors[kind]?[key]
         var metadata: [String: JSONValue] = [
             "mcp_method": .string(method), "mcp_server": .string(serverName), "mcp_client": .string(clientName),
+            // What the server calls itself: a claim, recorded but never used as its identity.
+            "mcp_server_claimed_name": serverInfo?["name"] ?? .null,
             "mcp_protocol_version": protocolVersion.map(JSONValue.string) ?? .null,
         ]
         if let descriptor {

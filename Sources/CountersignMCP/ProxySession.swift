@@ -42,6 +42,8 @@ public final class ProxySession: @unchecked Sendable {
     var mediating = 0
     /// Answers taken off `pending` whose receipt and relay are still under way.
     var finishing = 0
+    /// Allowed calls waiting for their decision receipt's commit before they are forwarded.
+    var committing: Set<JSONValue> = []
 
     struct Descriptor {
         let value: JSONValue
@@ -232,10 +234,10 @@ public final class ProxySession: @unchecked Sendable {
         if let capabilities = meta["io.modelcontextprotocol/clientCapabilities"] { clientCapabilities = capabilities }
     }
 
-    var serverName: String {
-        serverInfo?["name"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-            ?? options.serverCommand.first.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "mcp-server"
-    }
+    /// The server's identity — the actor of every envelope — is what the operator configured (`--name`,
+    /// default the command's basename), never what the server says about itself in `serverInfo.name`:
+    /// a hostile server calling itself `internal-tools` must not match a rule written for internal tools.
+    var serverName: String { options.serverName }
 
     var clientName: String { clientInfo?["name"]?.stringValue ?? "mcp-client" }
 

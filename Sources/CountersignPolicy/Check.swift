@@ -63,7 +63,9 @@ final class TargetPrefixCheck: Check, @unchecked Sendable {
     init(_ prefix: String) { self.prefix = prefix }
     override func matches(_ context: inout EvaluationContext) -> Bool {
         context.prepareTarget()
-        return ByteSearch.hasPrefix(context.targetStorage, prefix)
+        if ByteSearch.hasPrefix(context.targetStorage, prefix) { return true }
+        return !context.otherTargetForms.isEmpty
+            && context.otherTargetForms.contains { ByteSearch.hasPrefix($0, prefix) }
     }
 }
 
@@ -72,7 +74,8 @@ final class TargetGlobCheck: Check, @unchecked Sendable {
     init(_ globs: [Glob]) { self.globs = ContiguousArray(globs) }
     override func matches(_ context: inout EvaluationContext) -> Bool {
         context.prepareTarget()
-        return Glob.any(globs, context.targetStorage)
+        if Glob.any(globs, context.targetStorage) { return true }
+        return !context.otherTargetForms.isEmpty && context.otherTargetForms.contains { Glob.any(globs, $0) }
     }
 }
 
@@ -80,8 +83,7 @@ final class TargetRegexCheck: Check, @unchecked Sendable {
     let patterns: [Pattern]
     init(_ patterns: [Pattern]) { self.patterns = patterns }
     override func matches(_ context: inout EvaluationContext) -> Bool {
-        let target = context.target
-        return patterns.contains { $0.search(target) }
+        context.anyTargetFormSearching(patterns)
     }
 }
 

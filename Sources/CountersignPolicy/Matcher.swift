@@ -64,13 +64,11 @@ enum Matcher: Sendable {
             let value = envelope.field(field)
             return globs.contains { $0.matches(value) }
         case .targetPrefix(let prefix):
-            return ByteSearch.hasPrefix(context.target, prefix)
+            return context.anyTargetForm { ByteSearch.hasPrefix($0, prefix) }
         case .targetGlob(let globs):
-            let target = context.target
-            return globs.contains { $0.matches(target) }
+            return context.anyTargetForm { target in globs.contains { $0.matches(target) } }
         case .targetRegex(let patterns):
-            let target = context.target
-            return patterns.contains { $0.search(target) }
+            return context.anyTargetFormSearching(patterns)
         case .toolIn(let tools):
             return tools.contains { ByteSearch.equal(envelope.tool, $0) }
         case .tagsAny(let tags):
@@ -84,7 +82,10 @@ enum Matcher: Sendable {
             return snippets.contains { ByteSearch.contains(command, $0) }
         case .path(_, let source, let path, let test):
             guard let actual = envelope.value(source, path) else { return false }
-            return Self.evaluate(test, actual)
+            if source == .args, case .string(let text) = actual, let forms = context.pathForms(text, key: path) {
+                return forms.contains { Self.evaluate(test, .string($0), &context) }
+            }
+            return Self.evaluate(test, actual, &context)
         case .exists(_, let source, let path):
             return envelope.value(source, path) != nil
         case .sessionLabels(let test):
@@ -104,7 +105,7 @@ enum Matcher: Sendable {
         }
     }
 
-    static func evaluate(_ test: LeafTest, _ actual: JSONValue) -> Bool {
+    static func evaluate(_ test: LeafTest, _ actual: JSONValue, _ context: inout EvaluationContext) -> Bool {
         switch test {
         case .equals(let expected, let expectedText):
             return PythonValue.equal(actual, expected)
@@ -116,7 +117,12 @@ enum Matcher: Sendable {
         case .glob(let globs):
             return PythonValue.anyLeaf(actual) { leaf in globs.contains { $0.matches(leaf) } }
         case .regex(let patterns):
-            return PythonValue.anyLeaf(actual) { leaf in patterns.contains { $0.search(leaf) } }
+            let faultMeans = context.faultMeansMatch
+            var faults: [String] = []
+            defer { context.faults += faults }
+            return PythonValue.anyLeaf(actual) { leaf in
+                patterns.contains { $0.search(leaf, faultMeans: faultMeans, faults: &faults) }
+            }
         }
     }
 }
@@ -153,6 +159,13 @@ struct EvaluationContext {
         self.registry = registry
     }
 
+    /// Whether a regex fault counts as a match in the checks being evaluated: true for deny and ask rules
+    /// and label sources, false for allow rules (fail closed either way).
+    var faultMeansMatch = true
+    /// Regex faults met so far (a search that erred or ran too long), for the decision's record.
+    var faults: [String] = []
+
+    /// The target as matched: the derived target, normalised when it is a path (see `PathForms`).
     var target: String {
         mutating get {
             prepareTarget()
@@ -160,13 +173,46 @@ struct EvaluationContext {
         }
     }
 
-    /// The derived target, computed once; read `targetStorage` after calling this (no copy).
+    /// The derived target, computed once; read `targetStorage` (and `otherTargetForms`) after this.
     @inline(__always)
     mutating func prepareTarget() {
         if !targetReady {
-            targetStorage = envelope.derivedTarget
+            let raw = envelope.derivedTarget
+            if PathForms.isPathLike(raw, fileSurface: envelope.surface == "file") {
+                var forms = PathForms.forms(raw, cwd: envelope.metadata["cwd"]?.stringValue)
+                targetStorage = forms.removeFirst()
+                otherTargetForms = forms
+            } else {
+                targetStorage = raw
+            }
             targetReady = true
         }
+    }
+
+    /// Whether `test` holds for any form of the target.
+    @inline(__always)
+    mutating func anyTargetForm(_ test: (String) -> Bool) -> Bool {
+        prepareTarget()
+        return test(targetStorage) || (!otherTargetForms.isEmpty && otherTargetForms.contains(where: test))
+    }
+
+    mutating func anyTargetFormSearching(_ patterns: [Pattern]) -> Bool {
+        prepareTarget()
+        let faultMeans = faultMeansMatch
+        var found = false
+        for form in [targetStorage] + otherTargetForms where !found {
+            found = patterns.contains { $0.search(form, faultMeans: faultMeans, faults: &faults) }
+        }
+        return found
+    }
+
+    /// The forms of a path argument (`args.<key>` whose key names a path), or nil when it is not one.
+    func pathForms(_ value: String, key: String) -> [String]? {
+        let last = key.split(separator: ".").last.map(String.init) ?? key
+        guard PathForms.isPathKey(last), PathForms.isPathLike(value, fileSurface: envelope.surface == "file") else {
+            return nil
+        }
+        return PathForms.forms(value, cwd: envelope.metadata["cwd"]?.stringValue)
     }
 
     /// `args.command` as text, computed once; read `commandStorage` after calling this.
@@ -179,6 +225,7 @@ struct EvaluationContext {
     }
 
     private(set) var targetStorage = ""
+    private(set) var otherTargetForms: [String] = []
     private(set) var commandStorage = ""
     private var targetReady = false
     private var commandReady = false

@@ -26,10 +26,58 @@ public struct Pattern: @unchecked Sendable {
         requiredLiterals = Self.requiredLiterals(source)
     }
 
-    public func search(_ text: String) -> Bool {
-        if let requiredLiterals, !requiredLiterals.contains(where: { ByteSearch.contains(text, $0) }) { return false }
+    /// How long one search may run before it counts as a fault.
+    public static let timeLimit: Duration = .milliseconds(100)
+
+    /// The result of one search: a fault is an engine error (ICU's backtrack stack overflowing on a long
+    /// input) or a search that ran past `timeLimit`.
+    public enum SearchResult: Sendable, Equatable {
+        case match
+        case noMatch
+        case fault(String)
+    }
+
+    /// Searches; a fault counts as `faultMeans` (fail closed: a deny or ask rule matches, an allow rule does
+    /// not) and is added to `faults` so the decision can say so.
+    public func search(_ text: String, faultMeans: Bool, faults: inout [String]) -> Bool {
+        switch searchResult(text) {
+        case .match: return true
+        case .noMatch: return false
+        case .fault(let why):
+            faults.append("regex \(PythonText.repr(source)) \(why) on \(text.utf8.count) bytes")
+            return faultMeans
+        }
+    }
+
+    /// Whether the pattern matches; a fault counts as no match (use the other overload on a decision path).
+    public func search(_ text: String) -> Bool { searchResult(text) == .match }
+
+    public func searchResult(_ text: String) -> SearchResult {
+        if let requiredLiterals, !requiredLiterals.contains(where: { ByteSearch.contains(text, $0) }) {
+            return .noMatch
+        }
         let range = NSRange(location: 0, length: text.utf16.count)
-        return regex.firstMatch(in: text, options: [], range: range) != nil
+        let deadline = ContinuousClock.now + Self.timeLimit
+        var result = SearchResult.noMatch
+        var progressCalls = 0
+        regex.enumerateMatches(in: text, options: [.reportProgress, .reportCompletion], range: range) {
+            match, flags, stop in
+            if match != nil {
+                result = .match
+                stop.pointee = true
+            } else if flags.contains(.internalError) {
+                result = .fault("failed inside the regular-expression engine")
+                stop.pointee = true
+            } else if flags.contains(.progress) {
+                // ICU reports progress very often: look at the clock every 64th time.
+                progressCalls &+= 1
+                if progressCalls & 63 == 0, ContinuousClock.now > deadline {
+                    result = .fault("ran longer than \(Self.timeLimit)")
+                    stop.pointee = true
+                }
+            }
+        }
+        return result
     }
 
     /// ICU only says "invalid pattern"; Swift's regex parser says what is wrong and where.

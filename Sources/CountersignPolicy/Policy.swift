@@ -11,6 +11,9 @@ public struct PolicyOutcome: Sendable, Hashable {
     public let reason: String
     /// The `approvals:` block of an `ask` rule.
     public let approvals: ApprovalRequirement?
+    /// Regex faults met while deciding (a search that erred or ran past its time limit); each counted as a
+    /// match for deny and ask rules and as no match for allow rules. Recorded with the decision.
+    public var faults: [String] = []
 
     public var isDefault: Bool { ruleID == Policy.defaultRuleID }
 
@@ -60,7 +63,8 @@ public struct Policy: Sendable {
 
         @inline(__always)
         func matches(_ context: inout EvaluationContext) -> Bool {
-            checks.withUnsafeBufferPointer { buffer in
+            context.faultMeansMatch = decision != .allow
+            return checks.withUnsafeBufferPointer { buffer in
                 for index in buffer.indices where !buffer[index].matches(&context) { return false }
                 return true
             }
@@ -158,7 +162,9 @@ public struct Policy: Sendable {
         let match = rules.withUnsafeBufferPointer { rules in
             candidates.first(for: fields) { rules[$0].matches(&context) }
         }
-        return match.map { rules[$0].outcome } ?? defaultOutcome
+        var outcome = match.map { rules[$0].outcome } ?? defaultOutcome
+        if !context.faults.isEmpty { outcome.faults = context.faults }
+        return outcome
     }
 
     /// The labels this action's output gets from the policy's label sources (union of every match),
@@ -179,6 +185,12 @@ public struct Policy: Sendable {
     public func matchingLabelSources(for envelope: ActionEnvelope, session: SessionState? = nil) -> [String] {
         var context = EvaluationContext(envelope: envelope, session: session, registry: document.registry)
         return labelSources.filter { $0.matchers.allSatisfy { $0.matches(&context) } }.map(\.id)
+    }
+
+    /// The longest second-key wait any `ask` rule sets (`approvals.timeout`), nil when none sets one: an
+    /// adapter that waits for reviewers must be given at least this long.
+    public var longestApprovalWait: Double? {
+        document.rules.compactMap { $0.approvals?.timeoutSeconds }.max()
     }
 
     /// A fresh session whose labels use this policy's label names.

@@ -67,7 +67,7 @@ public struct ApprovalRequirement: Sendable, Hashable, Codable {
     }
 }
 
-/// Where a second key can come from (DESIGN §4).
+/// Where a second key can come from.
 public enum ApprovalChannel: String, Sendable, Hashable, CaseIterable, Codable {
     case tty
     case elicitation

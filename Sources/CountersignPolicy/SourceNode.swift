@@ -4,7 +4,8 @@ import Yams
 /// A YAML (or JSON) document as a tree that remembers where each node was written.
 ///
 /// Scalars are typed with YAML 1.1 rules, as PyYAML's `safe_load` types them, so a DualKey policy
-/// means the same here. Aliases and duplicate keys are refused: both hide what a file really says.
+/// means the same here. Anchors, aliases and merge keys work as in PyYAML, within a bound on what aliases
+/// may expand to; duplicate keys are refused (YAML would silently keep one).
 public struct SourceNode: Sendable {
     public indirect enum Value: Sendable {
         case null
@@ -40,10 +41,10 @@ public struct SourceNode: Sendable {
             throw PolicyLoadError(SourceLocation(file: file, line: 1, column: 1), "cannot parse YAML: \(error)")
         }
         guard let root else { return nil }
-        var budget = maximumNodes
-        // Nodes hold their anchors weakly; the parser keeps them alive so aliases can be detected.
+        var conversion = Conversion(file: file)
+        // Nodes hold their anchors weakly; the parser keeps them alive while the tree is converted.
         return try withExtendedLifetime(parser) { () throws(PolicyLoadError) -> SourceNode in
-            try convert(root, file: file, depth: 0, budget: &budget)
+            try conversion.convert(root, depth: 0, viaAlias: false)
         }
     }
 
@@ -68,74 +69,124 @@ public struct SourceNode: Sendable {
         }
     }
 
-    private static let maximumDepth = 64
+    static let maximumDepth = 64
     /// Bounds the work of converting a document, whatever it holds.
-    private static let maximumNodes = 1_000_000
+    static let maximumNodes = 1_000_000
+    /// Bounds what aliases may add: a few kilobytes of YAML can otherwise expand into billions of values
+    /// ("billion laughs"). Real policies reuse a list or a mapping a handful of times.
+    public static let maximumAliasExpansion = 10_000
 
-    private static func location(_ node: Node, _ file: String) -> SourceLocation {
+    /// One document's conversion: the budgets and the anchors met so far.
+    ///
+    /// Yams resolves an alias to the anchored node itself, so the second time a node with a given anchor
+    /// is reached, it is an alias use: everything under it counts against `maximumAliasExpansion`.
+    /// Merge keys (`<<: *defaults`) merge like PyYAML's: explicit keys win, then earlier merged mappings.
+    struct Conversion {
+        let file: String
+        var budget = SourceNode.maximumNodes
+        var aliasBudget = SourceNode.maximumAliasExpansion
+        var anchorsSeen: Set<ObjectIdentifier> = []
+
+        init(file: String) { self.file = file }
+
+        mutating func convert(_ node: Node, depth: Int, viaAlias: Bool) throws(PolicyLoadError) -> SourceNode {
+            let here = SourceNode.location(node, file)
+            guard depth < SourceNode.maximumDepth else {
+                throw PolicyLoadError(here, "nesting deeper than \(SourceNode.maximumDepth) levels")
+            }
+            budget -= 1
+            guard budget > 0 else {
+                throw PolicyLoadError(here, "document has more than \(SourceNode.maximumNodes) values")
+            }
+            var viaAlias = viaAlias
+            if let anchor = node.anchor, !anchorsSeen.insert(ObjectIdentifier(anchor)).inserted {
+                viaAlias = true
+            }
+            if viaAlias {
+                aliasBudget -= 1
+                guard aliasBudget > 0 else {
+                    throw PolicyLoadError(
+                        here, "aliases expand to more than \(SourceNode.maximumAliasExpansion) values",
+                        hint:
+                            "an alias that refers to aliases multiplies its size (an alias bomb); write the values out")
+                }
+            }
+            switch node {
+            case .scalar(let scalar):
+                return SourceNode(value: SourceNode.typed(scalar, node: node), location: here)
+            case .sequence(let sequence):
+                var items: [SourceNode] = []
+                for item in sequence { items.append(try convert(item, depth: depth + 1, viaAlias: viaAlias)) }
+                return SourceNode(value: .sequence(items), location: here)
+            case .mapping(let mapping):
+                var pairs: [(key: String, keyNode: SourceNode, value: SourceNode)] = []
+                var merged: [(key: String, keyNode: SourceNode, value: SourceNode)] = []
+                var seen: [String: SourceLocation] = [:]
+                for (key, value) in mapping {
+                    let keyNode = try convert(key, depth: depth + 1, viaAlias: viaAlias)
+                    let name: String
+                    switch keyNode.value {
+                    case .string(let s): name = s
+                    case .int(let i): name = String(i)
+                    case .double(let d): name = PythonText.float(d)
+                    case .bool(let b): name = b ? "True" : "False"
+                    case .null: name = "None"
+                    default:
+                        throw PolicyLoadError(
+                            keyNode.location, "a mapping key must be a plain value, not a list or mapping")
+                    }
+                    let converted = try convert(value, depth: depth + 1, viaAlias: viaAlias)
+                    if name == "<<", key.tag.description == "tag:yaml.org,2002:merge" {
+                        merged += try Self.mergeSources(converted)
+                        continue
+                    }
+                    if let first = seen[name] {
+                        throw PolicyLoadError(
+                            keyNode.location,
+                            "duplicate key '\(name)' (first written at \(first.line):\(first.column))",
+                            hint: "YAML keeps only the last value; remove one of them")
+                    }
+                    seen[name] = keyNode.location
+                    pairs.append((name, keyNode, converted))
+                }
+                for pair in merged where seen[pair.key] == nil {
+                    seen[pair.key] = pair.keyNode.location
+                    pairs.append(pair)
+                }
+                return SourceNode(value: .mapping(pairs), location: here)
+            case .alias:
+                throw PolicyLoadError(
+                    here, "YAML alias could not be resolved", hint: "define the anchor before its use")
+            }
+        }
+
+        /// The pairs a merge key brings: one mapping, or a list of mappings (earlier ones win).
+        static func mergeSources(_ value: SourceNode) throws(PolicyLoadError)
+            -> [(key: String, keyNode: SourceNode, value: SourceNode)]
+        {
+            switch value.value {
+            case .mapping(let pairs): return pairs
+            case .sequence(let items):
+                var result: [(key: String, keyNode: SourceNode, value: SourceNode)] = []
+                var keys: Set<String> = []
+                for item in items {
+                    guard let pairs = item.mapping else {
+                        throw PolicyLoadError(item.location, "a merge key ('<<') takes a mapping or a list of mappings")
+                    }
+                    for pair in pairs where keys.insert(pair.key).inserted { result.append(pair) }
+                }
+                return result
+            default:
+                throw PolicyLoadError(value.location, "a merge key ('<<') takes a mapping or a list of mappings")
+            }
+        }
+    }
+
+    static func location(_ node: Node, _ file: String) -> SourceLocation {
         SourceLocation(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1)
     }
 
-    private static func convert(_ node: Node, file: String, depth: Int, budget: inout Int) throws(PolicyLoadError)
-        -> SourceNode
-    {
-        let here = location(node, file)
-        guard depth < maximumDepth else {
-            throw PolicyLoadError(here, "nesting deeper than \(maximumDepth) levels")
-        }
-        budget -= 1
-        guard budget > 0 else {
-            throw PolicyLoadError(here, "document has more than \(maximumNodes) values")
-        }
-        // Yams expands aliases itself; an anchored node is where one would be defined. Aliases let a
-        // short file expand into a huge one and hide what a rule really says, so they are refused.
-        if node.anchor != nil {
-            throw PolicyLoadError(
-                here, "YAML anchors and aliases ('&name', '*name') are not supported",
-                hint: "write the value out in full")
-        }
-        switch node {
-        case .scalar(let scalar):
-            return SourceNode(value: typed(scalar, node: node), location: here)
-        case .sequence(let sequence):
-            var items: [SourceNode] = []
-            for item in sequence { items.append(try convert(item, file: file, depth: depth + 1, budget: &budget)) }
-            return SourceNode(value: .sequence(items), location: here)
-        case .mapping(let mapping):
-            var pairs: [(key: String, keyNode: SourceNode, value: SourceNode)] = []
-            var seen: [String: SourceLocation] = [:]
-            for (key, value) in mapping {
-                let keyNode = try convert(key, file: file, depth: depth + 1, budget: &budget)
-                let name: String
-                switch keyNode.value {
-                case .string(let s): name = s
-                case .int(let i): name = String(i)
-                case .double(let d): name = PythonText.float(d)
-                case .bool(let b): name = b ? "True" : "False"
-                case .null: name = "None"
-                default:
-                    throw PolicyLoadError(
-                        keyNode.location, "a mapping key must be a plain value, not a list or mapping")
-                }
-                if name == "<<" {
-                    throw PolicyLoadError(
-                        keyNode.location, "YAML merge keys ('<<') are not supported", hint: "write the keys out")
-                }
-                if let first = seen[name] {
-                    throw PolicyLoadError(
-                        keyNode.location, "duplicate key '\(name)' (first written at \(first.line):\(first.column))",
-                        hint: "YAML keeps only the last value; remove one of them")
-                }
-                seen[name] = keyNode.location
-                pairs.append((name, keyNode, try convert(value, file: file, depth: depth + 1, budget: &budget)))
-            }
-            return SourceNode(value: .mapping(pairs), location: here)
-        case .alias:
-            throw PolicyLoadError(here, "YAML aliases ('*name') are not supported", hint: "write the value out in full")
-        }
-    }
-
-    private static func typed(_ scalar: Node.Scalar, node: Node) -> Value {
+    static func typed(_ scalar: Node.Scalar, node: Node) -> Value {
         switch node.tag.description {
         case "tag:yaml.org,2002:null": return .null
         case "tag:yaml.org,2002:bool": return node.bool.map(Value.bool) ?? .string(scalar.string)

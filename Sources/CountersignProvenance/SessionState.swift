@@ -27,11 +27,11 @@ public struct SessionState: Sendable, Hashable {
     /// Rebuilds a session from stored rows (see `SessionStore`).
     public init(
         id: String, registry: LabelRegistry, limits: ProvenanceLimits = .default, labels: LabelSet,
-        values: [ValueIndex.Entry], trustedTexts: [String]
+        values: [ValueIndex.Entry], trustedTexts: [String], unattributed: LabelSet = LabelSet()
     ) {
         self.init(id: id, registry: registry, limits: limits)
         self.labels = labels
-        self.values = ValueIndex(entries: values, trustedTexts: trustedTexts)
+        self.values = ValueIndex(entries: values, trustedTexts: trustedTexts, unattributed: unattributed)
     }
 
     /// Records a tool output (any JSON) with the labels of its source.
@@ -55,18 +55,38 @@ public struct SessionState: Sendable, Hashable {
         labels.formUnion(extra)
     }
 
+    /// Records content whose values could not be read (an output the agent saw but that could not be
+    /// parsed): its labels go to the session and to every later argument, since nobody can tell which
+    /// values came from it.
+    public mutating func recordUnreadableOutput(labels outputLabels: LabelSet) {
+        labels.formUnion(outputLabels)
+        values.addUnattributed(outputLabels)
+    }
+
+    /// Labels every argument carries because some labelled content could not be remembered value by value
+    /// (a bound was reached, or an output could not be read); empty normally.
+    public var unattributedLabels: LabelSet { values.unattributed }
+
     /// The labels of one argument string.
     public func labels(ofArgument text: String) -> LabelSet {
         values.labels(of: text, integrity: registry.mask(.integrity), limits: limits)
     }
 
-    /// The union of the labels of every string (and number) leaf of `value`.
+    /// The union of the labels of every string (and number) leaf of `value`, and of values found only in
+    /// the leaves taken together (one value split across two arguments), in either order.
     public func labels(of value: JSONValue) -> LabelSet {
         guard !values.isEmpty else { return LabelSet() }
         let integrity = registry.mask(.integrity)
         var result = LabelSet()
+        var keys: [String] = []
         Self.forEachLeafText(value) { text in
-            result.formUnion(values.labels(of: text, integrity: integrity, limits: limits))
+            let key = MatchKey.of(text)
+            keys.append(key)
+            result.formUnion(values.labels(ofKey: key, raw: text, integrity: integrity, limits: limits))
+        }
+        if keys.count > 1 {
+            result.formUnion(values.labels(ofJoined: keys.joined(), integrity: integrity, limits: limits))
+            result.formUnion(values.labels(ofJoined: keys.reversed().joined(), integrity: integrity, limits: limits))
         }
         return result
     }
@@ -79,7 +99,9 @@ public struct SessionState: Sendable, Hashable {
         case .int(let i): body(String(i))
         case .double(let d): body(ECMAScriptNumber.format(d))
         case .array(let items): for item in items { forEachLeafText(item, body) }
-        case .object(let members): for (_, item) in members { forEachLeafText(item, body) }
+        case .object(let members):
+            // Sorted, so that the joined text of an object's leaves does not depend on dictionary order.
+            for key in members.keys.sorted() { forEachLeafText(members[key]!, body) }
         case .null, .bool: break
         }
     }
@@ -93,20 +115,21 @@ public struct ProvenanceLimits: Sendable, Hashable {
     public var minimumFragmentLength: Int
     /// Tokens (whitespace- and quote-separated words of longer texts) at least this long are remembered too.
     public var minimumTokenLength: Int
-    /// Texts longer than this are cut before they are remembered.
-    public var maximumTextLength: Int
-    /// At most this many distinct values per session; the oldest are forgotten first.
+    /// At most this many distinct values per session; beyond it, new values' labels are kept for the
+    /// whole session (every argument carries them) instead of being forgotten.
     public var maximumEntries: Int
+    /// At most this many bytes of remembered text per session, with the same fallback.
+    public var maximumBytes: Int
 
     public init(
         minimumValueLength: Int = 4, minimumFragmentLength: Int = 8, minimumTokenLength: Int = 8,
-        maximumTextLength: Int = 65_536, maximumEntries: Int = 20_000
+        maximumEntries: Int = 20_000, maximumBytes: Int = 32 * 1024 * 1024
     ) {
         self.minimumValueLength = minimumValueLength
         self.minimumFragmentLength = minimumFragmentLength
         self.minimumTokenLength = minimumTokenLength
-        self.maximumTextLength = maximumTextLength
         self.maximumEntries = maximumEntries
+        self.maximumBytes = maximumBytes
     }
 
     public static let `default` = ProvenanceLimits()

@@ -10,6 +10,8 @@ public final class SessionStore: @unchecked Sendable {
     public let path: String
     let queue: DatabaseQueue
     static let trustedMark = "@trusted"
+    /// `session_labels` rows of labels every argument carries (see `ValueIndex.unattributed`).
+    static let unattributedPrefix = "@unattributed:"
 
     public init(path: String) throws {
         self.path = path
@@ -28,7 +30,7 @@ public final class SessionStore: @unchecked Sendable {
             })
     }
 
-    static let schemaVersion = 1
+    static let schemaVersion = 2
 
     static func version(of queue: DatabaseQueue) -> Int? {
         try? queue.read { try Int.fetchOne($0, sql: "PRAGMA user_version") }
@@ -47,6 +49,25 @@ public final class SessionStore: @unchecked Sendable {
                         PRIMARY KEY (session_id, text));
                     """)
         }
+        // v2: values are stored by their match key (see `MatchKey`), not as written.
+        migrator.registerMigration("v2-match-keys") { db in
+            let values = try Row.fetchAll(db, sql: "SELECT rowid, session_id, text, label FROM session_values")
+            try db.execute(sql: "DELETE FROM session_values")
+            for row in values {
+                let text: String = row["text"]
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO session_values VALUES (?, ?, ?)",
+                    arguments: [row["session_id"] as String, MatchKey.of(text), row["label"] as String])
+            }
+            let trusted = try Row.fetchAll(db, sql: "SELECT session_id, text FROM session_trusted_texts ORDER BY rowid")
+            try db.execute(sql: "DELETE FROM session_trusted_texts")
+            for row in trusted {
+                let text: String = row["text"]
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO session_trusted_texts VALUES (?, ?)",
+                    arguments: [row["session_id"] as String, MatchKey.of(text)])
+            }
+        }
         try migrator.migrate(queue)
     }
 
@@ -54,9 +75,17 @@ public final class SessionStore: @unchecked Sendable {
     public func load(id: String, registry: LabelRegistry, limits: ProvenanceLimits = .default) throws -> SessionState {
         try queue.read { db in
             // Cached statements: a long-lived process (the server) prepares each query once.
-            let labels = registry.set(
-                try String.fetchAll(
-                    db.cachedStatement(sql: "SELECT label FROM session_labels WHERE session_id = ?"), arguments: [id]))
+            var labels = LabelSet()
+            var unattributed = LabelSet()
+            for name in try String.fetchAll(
+                db.cachedStatement(sql: "SELECT label FROM session_labels WHERE session_id = ?"), arguments: [id])
+            {
+                if name.hasPrefix(Self.unattributedPrefix) {
+                    unattributed.formUnion(registry.set([String(name.dropFirst(Self.unattributedPrefix.count))]))
+                } else {
+                    labels.formUnion(registry.set([name]))
+                }
+            }
             var order: [String] = []
             var byText: [String: ValueIndex.Entry] = [:]
             let rows = try Row.fetchCursor(
@@ -83,14 +112,18 @@ public final class SessionStore: @unchecked Sendable {
                 arguments: [id])
             return SessionState(
                 id: id, registry: registry, limits: limits, labels: labels, values: order.map { byText[$0]! },
-                trustedTexts: trustedTexts)
+                trustedTexts: trustedTexts, unattributed: unattributed)
         }
     }
 
     /// Writes what `updated` knows beyond `original` (both states of one session).
     public func save(_ updated: SessionState, since original: SessionState) throws {
         let registry = updated.registry
-        let newLabels = registry.names(updated.labels.subtracting(original.labels))
+        let newLabels =
+            registry.names(updated.labels.subtracting(original.labels))
+            + registry.names(updated.unattributedLabels.subtracting(original.unattributedLabels)).map {
+                Self.unattributedPrefix + $0
+            }
         let before = Dictionary(original.values.entries.map { ($0.text, $0) }, uniquingKeysWith: { a, _ in a })
         var valueRows: [(String, String)] = []
         for entry in updated.values.entries {

@@ -2,8 +2,15 @@ import CountersignCore
 
 /// The remembered values of one session, each with the union of its sources' labels and whether
 /// a trusted source (the user) also supplied it.
+///
+/// Values are remembered and compared by their `MatchKey` (percent-decoded, NFKC, case-folded, letters
+/// and digits only), whole and word by word, however long the output was. Nothing is ever forgotten
+/// silently: when a bound is reached, the labels of what could not be remembered become `unattributed` —
+/// labels every later argument of the session carries — so reaching a bound makes the session stricter,
+/// never laxer.
 public struct ValueIndex: Sendable, Hashable {
     public struct Entry: Sendable, Hashable {
+        /// The value's match key (not its original spelling).
         public let text: String
         public var labels: LabelSet
         /// The user supplied this value too (typed it, or it occurs in what they typed).
@@ -18,77 +25,94 @@ public struct ValueIndex: Sendable, Hashable {
 
     public private(set) var entries: [Entry] = []
     private var positions: [String: Int] = [:]
-    /// Texts from trusted sources, kept whole so a fragment of them counts as typed by the user.
+    /// Match keys of texts from trusted sources, kept whole so a fragment of them counts as typed by the user.
     public private(set) var trustedTexts: [String] = []
+    /// Labels of content that could not be remembered value by value (a bound was reached, or an output
+    /// could not be read): every argument of the session carries them.
+    public private(set) var unattributed = LabelSet()
+    /// Bytes of match keys held, for `ProvenanceLimits.maximumBytes`.
+    private var bytes = 0
 
     public init() {}
 
-    init(entries: [Entry], trustedTexts: [String]) {
+    init(entries: [Entry], trustedTexts: [String], unattributed: LabelSet = LabelSet()) {
         self.entries = entries
         self.trustedTexts = trustedTexts
+        self.unattributed = unattributed
         positions = Dictionary(entries.enumerated().map { ($1.text, $0) }, uniquingKeysWith: { first, _ in first })
+        bytes = entries.reduce(0) { $0 + $1.text.utf8.count } + trustedTexts.reduce(0) { $0 + $1.utf8.count }
     }
 
-    public var isEmpty: Bool { entries.isEmpty }
+    public var isEmpty: Bool { entries.isEmpty && unattributed.isEmpty }
     public var count: Int { entries.count }
 
-    /// Remembers a text and its tokens.
+    /// Remembers a text and its words.
     mutating func record(_ raw: String, labels: LabelSet, trusted: Bool, limits: ProvenanceLimits) {
-        let text = Self.cut(raw.trimmingASCIIWhitespace(), to: limits.maximumTextLength)
-        guard text.utf8.count >= limits.minimumValueLength else { return }
+        let key = MatchKey.of(raw)
+        guard key.utf8.count >= limits.minimumValueLength else { return }
         if trusted {
-            trustedTexts.append(text)
+            if bytes + key.utf8.count > limits.maximumBytes { return }  // integrity simply is not cleared
+            bytes += key.utf8.count
+            trustedTexts.append(key)
             // Values seen earlier that the user also typed are trusted from now on.
             for index in entries.indices where !entries[index].trusted {
-                if ByteSearch.contains(text, entries[index].text) { entries[index].trusted = true }
+                if ByteSearch.contains(key, entries[index].text) { entries[index].trusted = true }
             }
         }
-        add(text, labels: labels, trusted: trusted, limits: limits)
-        for token in Self.tokens(of: text, minimumLength: limits.minimumTokenLength) where token != text {
-            add(token, labels: labels, trusted: trusted, limits: limits)
+        add(key, labels: labels, trusted: trusted, limits: limits)
+        for token in Self.tokens(of: raw, minimumLength: limits.minimumTokenLength) {
+            let tokenKey = MatchKey.of(token)
+            if tokenKey != key, tokenKey.utf8.count >= limits.minimumValueLength {
+                add(tokenKey, labels: labels, trusted: trusted, limits: limits)
+            }
         }
     }
 
-    private mutating func add(_ text: String, labels: LabelSet, trusted: Bool, limits: ProvenanceLimits) {
-        let typedByUser = trusted || trustedTexts.contains { ByteSearch.contains($0, text) }
-        if let index = positions[text] {
+    /// Labels that every argument of the session carries from now on.
+    mutating func addUnattributed(_ labels: LabelSet) {
+        unattributed.formUnion(labels)
+    }
+
+    private mutating func add(_ key: String, labels: LabelSet, trusted: Bool, limits: ProvenanceLimits) {
+        let typedByUser = trusted || trustedTexts.contains { ByteSearch.contains($0, key) }
+        if let index = positions[key] {
             entries[index].labels.formUnion(labels)
             entries[index].trusted = entries[index].trusted || typedByUser
             return
         }
-        if entries.count >= limits.maximumEntries { forgetOldest() }
-        positions[text] = entries.count
-        entries.append(Entry(text: text, labels: labels, trusted: typedByUser))
-    }
-
-    private mutating func forgetOldest() {
-        let drop = max(1, entries.count / 10)
-        entries.removeFirst(drop)
-        positions = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.text, $0) })
+        guard entries.count < limits.maximumEntries, bytes + key.utf8.count <= limits.maximumBytes else {
+            // Full: keep the labels for the whole session instead of the value (fail closed).
+            if !trusted { unattributed.formUnion(labels) }
+            return
+        }
+        bytes += key.utf8.count
+        positions[key] = entries.count
+        entries.append(Entry(text: key, labels: labels, trusted: typedByUser))
     }
 
     /// The labels an argument string inherits.
     func labels(of argument: String, integrity: LabelSet, limits: ProvenanceLimits) -> LabelSet {
-        let length = argument.utf8.count
-        guard length > 0, !entries.isEmpty else { return LabelSet() }
-        var result = LabelSet()
+        labels(ofKey: MatchKey.of(argument), raw: argument, integrity: integrity, limits: limits)
+    }
+
+    func labels(ofKey key: String, raw: String, integrity: LabelSet, limits: ProvenanceLimits) -> LabelSet {
+        var result = unattributed
+        let length = key.utf8.count
+        guard length > 0, !entries.isEmpty else { return result }
         var argumentTyped: Bool?  // computed on first need
         for entry in entries {
             let entryLength = entry.text.utf8.count
-            if entryLength >= limits.minimumValueLength, entryLength <= length,
-                ByteSearch.contains(argument, entry.text)
-            {
+            if entryLength >= limits.minimumValueLength, entryLength <= length, ByteSearch.contains(key, entry.text) {
                 // A remembered value inside the argument: clear integrity if the user supplied that value.
                 result.formUnion(entry.trusted ? entry.labels.subtracting(integrity) : entry.labels)
-            } else if length >= limits.minimumFragmentLength, entryLength > length,
-                ByteSearch.contains(entry.text, argument)
+            } else if length >= limits.minimumFragmentLength, entryLength > length, ByteSearch.contains(entry.text, key)
             {
                 // The argument is a piece of a remembered text: clear integrity if the user typed that
                 // piece, or typed every distinctive word of it (a command wrapped around their URL).
                 if argumentTyped == nil {
                     argumentTyped =
-                        trustedTexts.contains { ByteSearch.contains($0, argument) }
-                        || typedEveryToken(of: argument, limits: limits)
+                        trustedTexts.contains { ByteSearch.contains($0, key) }
+                        || typedEveryWord(of: raw, limits: limits)
                 }
                 result.formUnion(argumentTyped! ? entry.labels.subtracting(integrity) : entry.labels)
             }
@@ -96,10 +120,26 @@ public struct ValueIndex: Sendable, Hashable {
         return result
     }
 
-    private func typedEveryToken(of argument: String, limits: ProvenanceLimits) -> Bool {
-        let tokens = Self.tokens(of: argument, minimumLength: limits.minimumTokenLength)
-        return !tokens.isEmpty
-            && tokens.allSatisfy { token in trustedTexts.contains { ByteSearch.contains($0, token) } }
+    /// Labels of remembered values found only in several arguments taken together (a value split across
+    /// two arguments): `joined` is the arguments' keys concatenated.
+    func labels(ofJoined joined: String, integrity: LabelSet, limits: ProvenanceLimits) -> LabelSet {
+        var result = LabelSet()
+        let length = joined.utf8.count
+        for entry in entries {
+            let entryLength = entry.text.utf8.count
+            if entryLength >= limits.minimumFragmentLength, entryLength <= length,
+                ByteSearch.contains(joined, entry.text)
+            {
+                result.formUnion(entry.trusted ? entry.labels.subtracting(integrity) : entry.labels)
+            }
+        }
+        return result
+    }
+
+    private func typedEveryWord(of raw: String, limits: ProvenanceLimits) -> Bool {
+        let keys = Self.tokens(of: raw, minimumLength: limits.minimumTokenLength).map(MatchKey.of)
+            .filter { $0.utf8.count >= limits.minimumValueLength }
+        return !keys.isEmpty && keys.allSatisfy { key in trustedTexts.contains { ByteSearch.contains($0, key) } }
     }
 
     /// Words of a text, split on whitespace, quotes, brackets and the `=`/`&` of `key=value` pairs,
@@ -122,25 +162,4 @@ public struct ValueIndex: Sendable, Hashable {
         flush()
         return tokens
     }
-
-    static func cut(_ text: String, to limit: Int) -> String {
-        guard text.utf8.count > limit else { return text }
-        var end = text.utf8.index(text.utf8.startIndex, offsetBy: limit)
-        while end > text.startIndex, end.samePosition(in: text.unicodeScalars) == nil {
-            end = text.utf8.index(before: end)
-        }
-        return String(text[..<end])
-    }
-}
-
-extension String {
-    func trimmingASCIIWhitespace() -> String {
-        let bytes = utf8
-        guard let first = bytes.firstIndex(where: { !Self.isSpace($0) }) else { return "" }
-        let last = bytes.lastIndex(where: { !Self.isSpace($0) })!
-        if first == bytes.startIndex && bytes.index(after: last) == bytes.endIndex { return self }
-        return String(self[first...last])
-    }
-
-    private static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
 }

@@ -7,6 +7,7 @@ import Foundation
     import Glibc
 #endif
 
+HookProcess.installCrashGuard()
 let options: HookProcess.Options
 do {
     options = try HookProcess.parse(Array(CommandLine.arguments.dropFirst()))

@@ -8,12 +8,29 @@ struct JSONParserTests {
         "refuses what RFC 8259 refuses",
         arguments: [
             "", " ", "{", "[1,]", "{\"a\":1,}", "[01]", "-", "1.", ".5", "1e", "+1", "NaN", "Infinity", "[1 2]",
-            "{\"a\" 1}", "{1:2}", "'a'", "\"\\x41\"", "\"\\ud800\"", "\"\\udc00x\"", "\"a\u{01}b\"", "tru", "nul",
+            "{\"a\" 1}", "{1:2}", "'a'", "\"\\x41\"", "\"\\ud80\"", "\"a\u{01}b\"", "tru", "nul",
             "[1]x", "\"unterminated", "1e400", "/* c */ 1",
             String(repeating: "[", count: 600) + String(repeating: "]", count: 600),
         ])
     func refuses(text: String) {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
+    }
+
+    /// Node-based agents cut strings inside surrogate pairs and emit the halves as escapes: the payload is
+    /// still read (the half becomes U+FFFD), so the tool's output is recorded and labelled.
+    @Test(
+        "lone surrogate escapes become U+FFFD",
+        arguments: [
+            (#""\ud800""#, "\u{FFFD}"), (#""\udfff""#, "\u{FFFD}"), (#""a\ud83d""#, "a\u{FFFD}"),
+            (#""\udc00x""#, "\u{FFFD}x"), (#""\ud83d\u0041""#, "\u{FFFD}A"), (#""\ud83d\ud83d\ude00""#, "\u{FFFD}😀"),
+            (#""\ud83d\""#, "?"),
+        ])
+    func loneSurrogates(text: String, expected: String) throws {
+        if expected == "?" {
+            #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
+        } else {
+            #expect(try JSONValue.parse(text) == .string(expected))
+        }
     }
 
     @Test func refusesInvalidUTF8() {

@@ -132,4 +132,17 @@ import Testing
         forged.append(token.last == "0" ? "1" : "0")
         #expect(state.check(forged, actionHash: "abc") == .invalid)
     }
+
+    /// One approval runs its call once: replaying the same state is refused, a new state is not.
+    @Test func stateIsRedeemedOnce() {
+        let state = ApprovalState()
+        let token = state.mint(actionHash: "abc", deadline: Date().addingTimeInterval(60))
+        #expect(state.redeem(token, actionHash: "abc") == .valid)
+        #expect(state.redeem(token, actionHash: "abc") == .used)
+        #expect(state.redeem(token, actionHash: "abc") == .used)
+        let second = state.mint(actionHash: "abc", deadline: Date().addingTimeInterval(60))
+        #expect(second != token)
+        #expect(state.redeem(second, actionHash: "abc") == .valid)
+        #expect(state.redeem(token, actionHash: "abd") == .invalid)
+    }
 }

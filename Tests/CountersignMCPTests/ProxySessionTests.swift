@@ -154,7 +154,8 @@ let notesTools = #"""
         #expect(receipts[2].status == "authorized" && receipts[2].ruleID == "reads")
         #expect(receipts[3].status == "executed")
         #expect(receipts[3].body["result"]?["labels"] == ["untrusted", "external"])
-        #expect(receipts[2].sessionID?.hasPrefix("mcp:test-client:notes:") == true)
+        // The session is named after the configured server (the command's basename), not its claim.
+        #expect(receipts[2].sessionID?.hasPrefix("mcp:test-client:python3:") == true)
     }
 
     @Test func deniedCallsNeverReachTheServerAndTellTheModelWhy() async throws {
@@ -341,5 +342,95 @@ let notesTools = #"""
         #expect(await h.outlet.serverMessage(hasID(1)) != nil)
         #expect(try #require(await h.outlet.clientMessage(hasID(2)))["error"]?["code"] == -32601)
         #expect(await h.outlet.serverMessage { $0["method"] == "notifications/cancelled" } != nil)
+    }
+}
+
+@Suite struct ProxyIdentityAndOrderTests {
+    /// What a server calls itself is a claim: the actor is the configured name, so a server that names
+    /// itself `internal-tools` gets no rule written for internal tools.
+    @Test func theActorIsTheConfiguredNameNeverTheServersClaim() async throws {
+        let policy = """
+            default_decision: deny
+            rules:
+              - {id: internal_trusted, when: {actor_glob: [internal-*]}, decision: allow}
+              - {id: reads, when: {intent: read, actor: notes}, decision: allow}
+            """
+        for (configured, claimed, expected) in [
+            (nil, "internal-tools", "deny"), ("notes", "internal-tools", "deny"), ("internal-files", "evil", "allow"),
+            (nil, "INTERNAL-tools", "deny"), (nil, "internal-tools:x/y", "deny"),
+        ] as [(String?, String, String)] {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cs-id-\(UUID().uuidString)")
+                .path
+            let store = try ReceiptStores.open(path: directory + "/l.sqlite")
+            let writer = LedgerWriter(store: store, sealer: Sealer(key: testKey))
+            let outlet = RecordingOutlet()
+            let session = ProxySession(
+                gate: Gate(policy: try Policy.parse(policy), writer: writer, sessions: MemorySessionStore()),
+                options: ProxyOptions(
+                    serverCommand: ["/usr/bin/python3", "server.py"], approvalMode: .autoDeny, name: configured),
+                pins: nil, outlet: outlet, loop: MultiThreadedEventLoopGroup.singleton.next())
+            func send(_ text: String, server: Bool = false) async throws {
+                try await session.loop.submit {
+                    server ? session.fromServer(.line(Array(text.utf8))) : session.fromClient(.line(Array(text.utf8)))
+                }.get()
+            }
+            try await send(
+                #"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}"#
+            )
+            try await send(
+                #"{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"\#(claimed)","version":"2"}}}"#,
+                server: true)
+            try await send(
+                #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"write_file","arguments":{"path":"/etc/x"}}}"#
+            )
+            let forwarded = await outlet.serverMessage(hasID(1)) != nil
+            #expect(forwarded == (expected == "allow"), "\(configured ?? "default") / \(claimed)")
+            await writer.flush()
+            let decision = try #require(try store.query(ReceiptQuery()).last { $0.kind == "decision" })
+            #expect(decision.body["action"]?["actor"] == .string(configured ?? "python3"))
+            #expect(decision.body["action"]?["metadata"]?["mcp_server_claimed_name"] == .string(claimed))
+        }
+    }
+
+    /// Decide → commit → forward: with the ledger locked by another writer, nothing reaches the server; the
+    /// call is refused once the lock wait runs out.
+    @Test func nothingIsForwardedBeforeItsDecisionIsDurable() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cs-lock-\(UUID().uuidString)")
+            .path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = directory + "/l.sqlite"
+        let store = try SQLiteStore(path: path, lockTimeout: 0.5)
+        let writer = LedgerWriter(store: store, sealer: Sealer(key: testKey))
+        let outlet = RecordingOutlet()
+        let session = ProxySession(
+            gate: Gate(policy: try Policy.parse(mcpPolicy), writer: writer, sessions: MemorySessionStore()),
+            options: ProxyOptions(serverCommand: ["srv"], approvalMode: .autoDeny), pins: nil, outlet: outlet,
+            loop: MultiThreadedEventLoopGroup.singleton.next())
+        // Another process holds the write lock for three seconds.
+        let locker = Process()
+        locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        locker.arguments = [
+            "python3", "-c",
+            "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+                + "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(3)", path,
+        ]
+        let ready = Pipe()
+        locker.standardOutput = ready
+        try locker.run()
+        _ = ready.fileHandleForReading.availableData  // "locked"
+        try await session.loop.submit {
+            session.fromClient(
+                .line(
+                    Array(
+                        #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"read_note","arguments":{}}}"#
+                            .utf8)))
+        }.get()
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(outlet.toServer.isEmpty)
+        let answer = try #require(await outlet.clientMessage(hasID(7)))
+        #expect(answer["result"]?["isError"] == true)
+        #expect(answer["result"]?["content"]?[0]?["text"]?.stringValue?.contains("could not record") == true)
+        #expect(outlet.toServer.isEmpty)
+        locker.waitUntilExit()
     }
 }

@@ -103,8 +103,13 @@ struct PolicyLoadErrorTests {
             name: "duplicate key", yaml: "rules:\n  - id: a\n    decision: allow\n    decision: deny\n", line: 3,
             column: 5, message: "duplicate key 'decision' in this mapping"),
         Case(
-            name: "alias", yaml: "rules:\n  - id: &a r1\n    decision: allow\n  - id: *a\n    decision: deny\n",
-            line: 2, column: 9, message: "anchors and aliases"),
+            name: "alias to a duplicate id",
+            yaml: "rules:\n  - id: &a r1\n    decision: allow\n  - id: *a\n    decision: deny\n",
+            line: 2, column: 9, message: "duplicate rule id 'r1'"),
+        Case(
+            name: "merge key of a scalar", yaml: "rules:\n  - <<: 3\n    id: a\n    decision: deny\n", line: 2,
+            column: 9,
+            message: "a merge key ('<<') takes a mapping or a list of mappings"),
         Case(
             name: "empty arg mapping", yaml: "rules:\n  - id: a\n    decision: deny\n    when: {arg_equals: {}}\n",
             line: 4, column: 24, message: "arg_equals is empty"),
