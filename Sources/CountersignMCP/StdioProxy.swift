@@ -71,7 +71,9 @@ public enum StdioProxy {
         }
         if first == .client {
             log.write("client closed its input; finishing")
-            let deadline = ContinuousClock.now + options.shutdownGrace
+            // The client still reads the answers to what it sent (a half-closed pipe): every call in flight is
+            // answered or times out as it would have, however slowly the server started.
+            let deadline = ContinuousClock.now + options.downstreamTimeout + .seconds(1)
             while ContinuousClock.now < deadline, !((try? await loop.submit { session.isIdle }.get()) ?? true) {
                 try? await Task.sleep(for: .milliseconds(10))
             }
