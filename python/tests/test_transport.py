@@ -3,7 +3,6 @@ errors. The peer is a real stdlib HTTP server (on a Unix socket or a loopback po
 decision API or misbehaves on purpose; the real `countersign serve` over a socket is tested elsewhere."""
 
 import json
-import os
 import socket
 import socketserver
 import threading
