@@ -23,7 +23,7 @@ import asyncio
 import copy
 import json
 
-from . import ActionBlocked
+from . import ActionBlocked, CountersignError
 from ._mapping import intent_for, make_gate, target_for
 
 __all__ = ["protect", "AgentsGate"]
@@ -74,8 +74,11 @@ class AgentsGate:
             is_approved = getattr(context, "is_tool_approved", None)
             if callable(is_approved):
                 approved = is_approved(context.tool_name, context.tool_call_id)
-            decision = await asyncio.to_thread(self._final_decision, surface, name, args, context.tool_call_id,
-                                               getattr(data.agent, "name", None), approved is True)
+            try:
+                decision = await asyncio.to_thread(self._final_decision, surface, name, args, context.tool_call_id,
+                                                   getattr(data.agent, "name", None), approved is True)
+            except CountersignError as error:
+                raise _surfaced(error) from None
             try:
                 self.gate.settle(decision, name)
             except ActionBlocked as blocked:
@@ -92,7 +95,10 @@ class AgentsGate:
         async def countersign_outcome(data):
             decision = self._decisions.pop(data.context.tool_call_id, None)
             if decision is not None and decision.get("status") == "allowed":
-                await asyncio.to_thread(self.gate.outcome, decision, "executed", _output(data.output))
+                try:
+                    await asyncio.to_thread(self.gate.outcome, decision, "executed", _output(data.output))
+                except CountersignError as error:
+                    raise _surfaced(error) from None
             return ToolGuardrailFunctionOutput.allow()
 
         return ToolOutputGuardrail(guardrail_function=countersign_outcome, name="countersign")
@@ -107,6 +113,23 @@ class AgentsGate:
             return decision["status"] == "pending"
 
         return countersign_needs_approval
+
+
+_SURFACED = {}
+
+
+def _surfaced(error):
+    """The same error as a subclass of the SDK's AgentsException, which `Runner.run` raises unchanged (it
+    would wrap any other exception from a tool in a UserError)."""
+    from agents.exceptions import AgentsException
+
+    base = type(error)
+    if base not in _SURFACED:
+        _SURFACED[base] = type(base.__name__, (base, AgentsException), {"__module__": __name__})
+    surfaced = _SURFACED[base].__new__(_SURFACED[base])
+    CountersignError.__init__(surfaced, error.status, error.message)
+    surfaced.run_data = None
+    return surfaced
 
 
 def _arguments(text):
