@@ -57,13 +57,37 @@ async def _element(browser_session, index):
     return {"tag": node.tag_name, "text": " ".join(str(text).split())[:1000], "attributes": attributes}
 
 
-def _result(result):
+def _secrets(sensitive_data):
+    """(value, placeholder) pairs of browser-use's sensitive data ({key: value} or {domain: {key: value}})."""
+    pairs = []
+    for key, content in (sensitive_data or {}).items():
+        items = content.items() if isinstance(content, dict) else [(key, content)]
+        for name, value in items:
+            if isinstance(value, str) and value:
+                pairs.append((value, f"<secret>{name}</secret>"))
+    return sorted(pairs, key=lambda pair: -len(pair[0]))
+
+
+def _masked(value, secrets):
+    if isinstance(value, str):
+        for secret, placeholder in secrets:
+            value = value.replace(secret, placeholder)
+        return value
+    if isinstance(value, dict):
+        return {k: _masked(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v, secrets) for v in value]
+    return value
+
+
+def _result(result, sensitive_data=None):
+    """The outcome: the ActionResult's fields, with any sensitive value put back as its placeholder."""
     fields = {}
     for name in ("extracted_content", "long_term_memory", "error", "is_done", "success"):
         value = getattr(result, name, None)
         if value is not None:
             fields[name] = jsonable(value)
-    return fields
+    return _masked(fields, _secrets(sensitive_data))
 
 
 class _Guard:
@@ -105,13 +129,14 @@ class _Guard:
         except CountersignError as error:
             self.errors.append(error)
             return ActionResult(error=f"Countersign could not decide {name}, so it did not run: {error}")
+        secrets = _secrets(kwargs.get("sensitive_data"))
         try:
             result = await original(action, browser_session, *args, **kwargs)
         except Exception as error:
-            await asyncio.to_thread(self.gate.outcome, decision, "error", None, error)
+            await asyncio.to_thread(self.gate.outcome, decision, "error", None, _masked(str(error), secrets))
             raise
         status = "tool_error" if getattr(result, "error", None) else "executed"
-        await asyncio.to_thread(self.gate.outcome, decision, status, _result(result))
+        await asyncio.to_thread(self.gate.outcome, decision, status, _result(result, kwargs.get("sensitive_data")))
         return result
 
     def raise_errors(self):
