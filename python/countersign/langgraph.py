@@ -23,6 +23,8 @@ from ._mapping import intent_for, make_gate, parse_verdict, target_for
 
 __all__ = ["protect", "ToolGate"]
 
+RESUME_WAIT = 5  # seconds a resumed call waits for a decision still pending before interrupting again
+
 
 class ToolGate:
     """Decides one LangChain tool call; shared by protected tools and protected ToolNodes."""
@@ -65,8 +67,9 @@ class ToolGate:
             answer = interrupt({"countersign": "approval", "tool": name, "args": jsonable(args),
                                 "decision_id": decision["decision_id"], "approval_id": decision.get("approval_id"),
                                 "action_hash": decision.get("action_hash")})
-            current = self.gate.client.decision(decision["decision_id"])
             verdict, note = parse_verdict(answer)
+            # Resumed without a verdict: the reviewer answered elsewhere; give the server a moment to close it.
+            current = self.gate.client.decision(decision["decision_id"], wait=0 if verdict else RESUME_WAIT)
             if current["status"] == "pending" and verdict:
                 if self.gate.reviewer_token:
                     try:

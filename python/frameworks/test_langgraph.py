@@ -160,3 +160,17 @@ def test_an_unreachable_server_means_the_tool_does_not_run(server):
     with pytest.raises(CountersignUnavailable):
         run(app, "mail")
     assert OUTBOX == []
+
+
+def test_async_graphs_are_decided_the_same_way(server):
+    import asyncio
+
+    app = graph(protect(ToolNode([delete_account, get_weather]), url=server.url),
+                call("delete_account", {"user": "carol"}, "c7"), call("get_weather", {"city": "Porto"}, "c8"))
+    done = asyncio.run(app.ainvoke({"messages": [HumanMessage(content="x")]}, {"configurable": {"thread_id": "a"}}))
+    assert DELETED == []
+    assert [(name, status) for name, _, status in tool_messages(done)] == [("delete_account", "error"),
+                                                                          ("get_weather", "success")]
+    receipts = server.stop_and_check_ledger()
+    assert [d["decision"] for d in kinds(receipts, "decision")] == ["deny", "allow"]
+    assert [o["status"] for o in kinds(receipts, "outcome")] == ["executed"]

@@ -115,3 +115,25 @@ def test_an_unreachable_server_blocks_the_action_and_run_raises(server, workspac
     assert not (workspace / "created.txt").exists()
     assert "could not decide" in rejections(conv)[0]
     conv.close()
+
+
+def test_an_allowed_command_runs_as_it_does_without_countersign(server, workspace):
+    def listed(conv):
+        observation, = [e.observation for e in conv.state.events if isinstance(e, ObservationEvent)]
+        # the terminal's own prompt set-up noise varies from run to run; the command and its result do not
+        return observation.command, observation.exit_code, "important.txt" in observation.text
+
+    plain = conversation(workspace, command("c1", "ls"))
+    plain.send_message("list")
+    plain.run()
+    protected = protect(conversation(workspace, command("c1", "ls")), url=server.url)
+    protected.send_message("list")
+    protected.run()
+    assert listed(protected) == listed(plain) == ("ls", 0, True)
+    plain.close()
+    protected.close()
+    receipts = server.stop_and_check_ledger()
+    assert [(d["decision"], d["policy"]["rule_id"]) for d in kinds(receipts, "decision")] == [
+        ("allow", "read_only_commands")]
+    outcome, = kinds(receipts, "outcome")
+    assert outcome["status"] == "executed"
