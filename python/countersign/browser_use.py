@@ -95,6 +95,7 @@ class _Guard:
         self.gate = gate
         self.intents = {**INTENTS, **(intents or {})}
         self.errors = []
+        self.agent = None
 
     async def envelope(self, name, params, browser_session):
         args = dict(params) if isinstance(params, dict) else {"value": params}
@@ -136,7 +137,14 @@ class _Guard:
             await asyncio.to_thread(self.gate.outcome, decision, "error", None, _masked(str(error), secrets))
             raise
         status = "tool_error" if getattr(result, "error", None) else "executed"
-        await asyncio.to_thread(self.gate.outcome, decision, status, _result(result, kwargs.get("sensitive_data")))
+        try:
+            await asyncio.to_thread(self.gate.outcome, decision, status,
+                                    _result(result, kwargs.get("sensitive_data")))
+        except CountersignError as error:  # it ran, but its output could not label the session: stop the run
+            self.errors.append(error)
+            browser_agent = self.agent
+            if browser_agent is not None:
+                browser_agent.stop()
         return result
 
     def raise_errors(self):
@@ -169,6 +177,7 @@ def protect(obj, *, url=None, token=None, session_id=None, intents=None, wait=30
     if isinstance(obj, Agent):
         _protect_tools(obj.tools, guard)
         guard = obj.tools.countersign
+        guard.agent = obj
         run = obj.run
 
         async def protected_run(*args, **kwargs):

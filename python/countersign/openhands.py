@@ -95,9 +95,9 @@ class _Guard:
         from openhands.sdk.security.risk import SecurityRisk
 
         with self.lock:
-            self.report_outcomes()
-            action = envelope_for(self.gate, event)
             try:
+                self.report_outcomes()
+                action = envelope_for(self.gate, event)
                 decision = self.gate.client.decide(action)
                 if decision["status"] == "pending":
                     if self.approvals == "openhands":
@@ -109,8 +109,9 @@ class _Guard:
             except ActionBlocked as blocked:
                 self.block(event.id, str(blocked))
                 return SecurityRisk.LOW, {"countersign": blocked.verdict, "rule": blocked.rule}
-            except CountersignError as error:  # unreachable or refused: fail closed, then tell the user
-                self.errors.append(error)
+            except Exception as error:  # unreachable, refused or anything else: fail closed, then tell the user
+                # (never raise here: OpenHands reads an analyzer that raised as HIGH risk, which a user could confirm)
+                self.errors.append(error if isinstance(error, CountersignError) else CountersignError(0, repr(error)))
                 self.block(event.id, f"Countersign could not decide this action, so it did not run: {error}")
                 return SecurityRisk.LOW, {"countersign": "unavailable", "error": str(error)}
             self.allowed[event.id] = decision

@@ -20,6 +20,7 @@ from browser_use import Agent, BrowserProfile, BrowserSession  # noqa: E402
 from browser_use.llm.views import ChatInvokeCompletion  # noqa: E402
 
 from conftest import answer_next, kinds  # noqa: E402
+from countersign import CountersignUnavailable  # noqa: E402
 from countersign.browser_use import protect  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
@@ -213,3 +214,12 @@ def test_sensitive_data_placeholders_are_never_resolved_into_receipts(server, si
     assert typed["decision"] == "allow" and typed["action"]["args"]["text"] == "<secret>card</secret>"
     assert typed["action"]["args"]["element"]["attributes"]["id"] == "card"
     assert CARD not in json.dumps(receipts)
+
+
+def test_an_unreachable_server_means_no_action_runs_and_run_raises(server, site, tmp_path):
+    url = server.url
+    server.stop()
+    llm = ScriptedLLM([[{"navigate": {"url": site.url("/docs")}}], [{"done": {"text": "read", "success": True}}]])
+    with pytest.raises(CountersignUnavailable):
+        run(protect(agent("open the docs", llm, tmp_path), url=url), steps=3)
+    assert "/docs" not in site.hits
