@@ -206,8 +206,10 @@ def protect(conversation, *, url=None, token=None, session_id=None, approvals="i
 
     if approvals not in ("inbox", "openhands"):
         raise ValueError("approvals must be 'inbox' or 'openhands'")
-    if not hasattr(conversation, "set_security_analyzer") or not hasattr(conversation, "state"):
-        raise TypeError(f"protect() takes an OpenHands Conversation, not {type(conversation).__name__}")
+    from openhands.sdk.conversation.impl.local_conversation import LocalConversation
+
+    if not isinstance(conversation, LocalConversation):  # a remote one would run its analyzer elsewhere
+        raise TypeError(f"protect() takes a local OpenHands Conversation, not {type(conversation).__name__}")
     guard = _Guard(make_gate(url, token, session_id, "openhands", wait, reviewer_token, gate), approvals)
     guard.state = conversation.state
     guard.seen = len(conversation.state.events)
