@@ -231,6 +231,13 @@ class Reviewer:
         self.id = (session.get("reviewer") or {}).get("id")
         self._csrf = session["csrf"]
 
+    def approvals(self):
+        """The requests this reviewer may answer, and recently closed ones (rule, reason, preview, votes...)."""
+        answer = self._client._request("GET", "/v1/approvals", token=self._token)
+        if not isinstance(answer.get("approvals"), list):
+            raise CountersignUnavailable(200, "the answer is not an approvals list")
+        return answer["approvals"]
+
     def vote(self, approval_id, verdict, note=""):
         """`verdict` is approve or deny; the vote becomes a signed approval receipt naming this reviewer."""
         if verdict not in ("approve", "deny"):
@@ -280,12 +287,14 @@ class Gate:
             decision = {**decision, "decision": "ask->pending", "reason": "no second key arrived in time"}
         raise ActionBlocked(decision, tool)
 
-    def answer(self, decision, verdict, note=""):
+    def answer(self, decision, verdict, note="", reviewer=None):
         """Records a verdict given in the framework's own confirmation flow as a reviewer's signed vote
         (needs `reviewer_token` / COUNTERSIGN_REVIEWER_TOKEN), then returns the decision as it stands."""
-        if not self.reviewer_token:
-            raise CountersignError(401, "no reviewer token (COUNTERSIGN_REVIEWER_TOKEN) to record the answer with")
-        self.client.reviewer(self.reviewer_token).vote(decision["approval_id"], verdict, note)
+        if reviewer is None:
+            if not self.reviewer_token:
+                raise CountersignError(401, "no reviewer token (COUNTERSIGN_REVIEWER_TOKEN) to record the answer with")
+            reviewer = self.client.reviewer(self.reviewer_token)
+        reviewer.vote(decision["approval_id"], verdict, note)
         return self.client.decision(decision["decision_id"], wait=5)
 
     def outcome(self, decision, status="executed", result=None, error=None):

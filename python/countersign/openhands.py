@@ -16,7 +16,9 @@ on the conversation. The analyzer decides each action before it runs:
   `approvals="openhands"` the ask becomes OpenHands' own confirmation flow (HIGH risk ⇒
   WAITING_FOR_CONFIRMATION): calling `conversation.run()` again approves, `reject_pending_actions()`
   rejects, and that answer is recorded as the signed vote of the reviewer whose token is `reviewer_token` /
-  COUNTERSIGN_REVIEWER_TOKEN (without one, an approval still waits for the inbox).
+  COUNTERSIGN_REVIEWER_TOKEN (without one, an approval still waits for the inbox). With
+  `approvals="terminal"` the person at the terminal (`tty`, default /dev/tty) is asked y/N, and the answer is
+  that reviewer's signed vote.
 
 Outcomes (the observation's text, exit code, error flag) are reported before the next decision and when
 `run()` returns, so a command's output labels the session before any later action is decided.
@@ -27,6 +29,7 @@ surface `agent`, intent `respond`; other tools ⇒ surface `tool`, intent from t
 fields; metadata.tool_call_id, metadata.action_id.
 """
 
+import os
 import threading
 
 from . import ActionBlocked, CountersignError, CountersignUnavailable, jsonable
@@ -64,6 +67,11 @@ def envelope_for(gate, event):
     return gate.envelope(surface, tool, intent, target, args, metadata, actor="openhands")
 
 
+def _printable(value):
+    """Text safe to show on a terminal: escapes and other control or invisible characters become \\uXXXX."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in str(value))
+
+
 def _observation_result(event):
     observation = getattr(event, "observation", None)
     if observation is None:
@@ -80,9 +88,10 @@ def _observation_result(event):
 class _Guard:
     """The state shared by the analyzer and the conversation's wrapped methods."""
 
-    def __init__(self, gate, approvals):
+    def __init__(self, gate, approvals, tty="/dev/tty"):
         self.gate = gate
         self.approvals = approvals
+        self.tty = tty
         self.state = None
         self.allowed = {}    # action_id -> allowed decision, until its outcome is reported
         self.pending = {}    # action_id -> pending decision (approvals="openhands")
@@ -100,7 +109,9 @@ class _Guard:
                 action = envelope_for(self.gate, event)
                 decision = self.gate.client.decide(action)
                 if decision["status"] == "pending":
-                    if self.approvals == "openhands":
+                    if self.approvals == "terminal":
+                        decision = self.ask_terminal(decision, action)
+                    if decision["status"] == "pending" and self.approvals == "openhands":
                         self.pending[event.id] = decision
                         return SecurityRisk.HIGH, {"countersign": "ask", "rule": decision.get("rule"),
                                                    "approval_id": decision.get("approval_id")}
@@ -118,6 +129,33 @@ class _Guard:
             self.calls[event.tool_call_id] = event.id
             return SecurityRisk.LOW, {"countersign": decision.get("decision"), "rule": decision.get("rule"),
                                       "decision_id": decision["decision_id"]}
+
+    def ask_terminal(self, decision, action):
+        """Asks the person at the terminal (`tty`); the answer becomes the reviewer's signed vote."""
+        if not self.gate.reviewer_token:
+            raise CountersignError(401, "approvals='terminal' needs a reviewer token (COUNTERSIGN_REVIEWER_TOKEN)")
+        reviewer = self.gate.client.reviewer(self.gate.reviewer_token)
+        request = next((a for a in reviewer.approvals() if a.get("id") == decision.get("approval_id")), {})
+        args = action.get("args", {})
+        what = _printable(args.get("command") or args.get("path") or jsonable(args))
+        rule = _printable(request.get("rule") or "(default)")
+        reason = _printable(request.get("reason") or "a second key is needed")
+        prompt = f"\nCountersign: {_printable(action['tool'])} wants to run: {what}\n  rule {rule}: {reason}\nApprove? [y/N] "
+        fd = os.open(self.tty, os.O_RDWR | os.O_NOCTTY)
+        try:
+            os.write(fd, prompt.encode())
+            line = b""
+            while not line.endswith(b"\n") and len(line) < 256:
+                chunk = os.read(fd, 1)
+                if not chunk:
+                    break
+                line += chunk
+        finally:
+            os.close(fd)
+        answer = line.decode(errors="replace").strip().lower()
+        verdict = "approve" if answer in ("y", "yes") else "deny"
+        note = f"{'approved' if verdict == 'approve' else 'denied'} at the terminal"
+        return self.gate.answer(decision, verdict, note, reviewer=reviewer)
 
     def block(self, action_id, reason):
         self.state.block_action(action_id, reason)
@@ -199,18 +237,18 @@ def _analyzer_class():
 
 
 def protect(conversation, *, url=None, token=None, session_id=None, approvals="inbox", wait=300,
-            reviewer_token=None, gate=None):
+            reviewer_token=None, gate=None, tty="/dev/tty"):
     """Installs the Countersign analyzer and confirmation policy on a local Conversation and returns it."""
     from openhands.sdk.security.confirmation_policy import ConfirmRisky
     from openhands.sdk.security.risk import SecurityRisk
 
-    if approvals not in ("inbox", "openhands"):
-        raise ValueError("approvals must be 'inbox' or 'openhands'")
+    if approvals not in ("inbox", "openhands", "terminal"):
+        raise ValueError("approvals must be 'inbox', 'openhands' or 'terminal'")
     from openhands.sdk.conversation.impl.local_conversation import LocalConversation
 
     if not isinstance(conversation, LocalConversation):  # a remote one would run its analyzer elsewhere
         raise TypeError(f"protect() takes a local OpenHands Conversation, not {type(conversation).__name__}")
-    guard = _Guard(make_gate(url, token, session_id, "openhands", wait, reviewer_token, gate), approvals)
+    guard = _Guard(make_gate(url, token, session_id, "openhands", wait, reviewer_token, gate), approvals, tty)
     guard.state = conversation.state
     guard.seen = len(conversation.state.events)
     analyzer = _analyzer_class()(url=guard.gate.client.url, session_id=guard.gate.session_id)

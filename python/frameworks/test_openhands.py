@@ -137,3 +137,36 @@ def test_an_allowed_command_runs_as_it_does_without_countersign(server, workspac
         ("allow", "read_only_commands")]
     outcome, = kinds(receipts, "outcome")
     assert outcome["status"] == "executed"
+
+
+def test_an_ask_answered_at_the_terminal_is_the_reviewers_vote(server, workspace):
+    import os
+    import threading
+
+    controller, terminal = os.openpty()  # a real pseudo-terminal; the test types at its other end
+    shown = []
+
+    def person():
+        text = b""
+        while b"Approve? [y/N]" not in text:
+            text += os.read(controller, 4096)
+        shown.append(text.decode())
+        os.write(controller, b"y\n")
+
+    typing = threading.Thread(target=person, daemon=True)
+    typing.start()
+    conv = protect(conversation(workspace, command("c1", "git push origin main")), url=server.url,
+                   approvals="terminal", reviewer_token=TOKENS["bob"], tty=os.ttyname(terminal))
+    conv.send_message("publish")
+    conv.run()
+    typing.join(timeout=30)
+    os.close(controller)
+    os.close(terminal)
+    assert "git push origin main" in shown[0] and "pushes_need_a_second_key" in shown[0]
+    assert "main" in git("branch", "--list", cwd=workspace.parent / "remote.git")
+    conv.close()
+    receipts = server.stop_and_check_ledger()
+    vote, = kinds(receipts, "approval")
+    assert [(v["reviewer"], v["verdict"], v["note"]) for v in vote["approvals"]] == [
+        ("bob", "approve", "approved at the terminal")]
+    assert kinds(receipts, "decision")[0]["decision"] == "ask->approved"
