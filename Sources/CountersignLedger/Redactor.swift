@@ -4,8 +4,10 @@ import Foundation
 /// Removes secrets from everything a receipt stores, before it is hashed, signed or written.
 ///
 /// Covers what DualKey covers (`token=`, `password:`, `Bearer …`, `sk-…`, `ghp_…`, PEM private keys)
-/// and what it misses: `access_token=` and other compound names, `sk-proj-…`/`sk-live-…` keys,
-/// GitHub, Slack and AWS key shapes, and the values of JSON fields named like secrets.
+/// and what it misses: compound names (`access_token=`, `SecretAccessKey`), quoted values, JSON inside a
+/// string, command-line flags, credentials in URLs, `Authorization` and `Cookie` headers, PGP private key
+/// blocks, and the token shapes of Stripe, GitHub, GitLab, Slack (tokens and webhooks), Google, AWS, npm,
+/// Hugging Face, SendGrid, PyPI and DigitalOcean, plus the values of JSON fields named like secrets.
 public struct Redactor: @unchecked Sendable {
     // NSRegularExpression is immutable and thread-safe once built.
     public static let marker = "[REDACTED]"
@@ -15,25 +17,57 @@ public struct Redactor: @unchecked Sendable {
     public init(enabled: Bool = true) {
         self.enabled = enabled
         let secretWords =
-            "(?:api[_-]?key|apikey|access[_-]?key|secret[_-]?key|client[_-]?secret|access[_-]?token|refresh[_-]?token|id[_-]?token|auth[_-]?token|session[_-]?token|token|secret|password|passwd|pwd|private[_-]?key)"
+            "(?:api[_-]?key|apikey|access[_-]?key|secret[_-]?key|account[_-]?key|client[_-]?secret|access[_-]?token|refresh[_-]?token|id[_-]?token|auth[_-]?token|session[_-]?token|token|secret|password|passwd|pwd|private[_-]?key)"
         // Each rule runs only when one of its trigger words (lower-case) occurs: most strings skip ICU entirely.
+        // The shapes follow the common secret scanners' rule lists (gitleaks and the like).
         let patterns: [(String, String, [String])] = [
             (
-                "-----BEGIN [A-Z ]*PRIVATE KEY-----[\\s\\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+                "-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----[\\s\\S]*?(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|$)",
                 "[REDACTED_PRIVATE_KEY]", ["-----begin"]
             ),
-            ("(?i)\\b(bearer|basic)\\s+[A-Za-z0-9._~+/=-]{8,}", "$1 [REDACTED]", ["bearer", "basic"]),
+            // Credentials in a URL: scheme://user:password@host.
+            ("(?i)\\b([a-z][a-z0-9+.-]*://[^/\\s:@]+:)[^@\\s/]+@", "$1[REDACTED]@", ["://"]),
+            // Whole header values.
             (
-                "(?i)([A-Za-z0-9_-]*" + secretWords + ")(\\s*[:=]\\s*)(\"?)[^\\s,;&\"'}]+", "$1$2$3[REDACTED]",
+                "(?im)\\b((?:proxy-)?authorization|cookie|set-cookie)(\"?\\s*:\\s*)(\"?)((?:bearer|basic|token|digest|negotiate)\\s+)?[^\\r\\n\"]+",
+                "$1$2$3$4[REDACTED]",
+                ["authorization", "cookie"]
+            ),
+                        // A credential after an HTTP auth scheme (`Basic` capitalised, so the word in prose is left alone).
+            (
+                "\\b([Bb]earer|BEARER|Basic|BASIC)\\s+[A-Za-z0-9._~+/=-]{8,}", "$1 [REDACTED]",
+                ["bearer", "basic"]
+            ),
+            // Command-line flags: --password x, --api-key=x.
+            (
+                "(?i)(--?[A-Za-z0-9_-]*" + secretWords + ")(\\s+|=)(['\"]?)[^\\s'\"]+", "$1$2$3[REDACTED]",
+                ["--", "-pass", "-pwd", "-token", "-secret", "-key", "-api"]
+            ),
+            // key=value, key: value, "key": "value" (also inside a JSON string), PASSWORD='x'.
+            (
+                "(?i)([A-Za-z0-9_-]*" + secretWords + ")(\\\\?\"?\\s*[:=]\\s*)(\\\\?['\"]?)[^\\s,;&\"'}\\\\]+",
+                "$1$2$3[REDACTED]",
                 ["key", "token", "secret", "passw", "pwd"]
             ),
             ("\\bsk-[A-Za-z0-9_-]{10,}", "[REDACTED_TOKEN]", ["sk-"]),
+            ("\\b[rs]k_(?:live|test)_[A-Za-z0-9]{10,}", "[REDACTED_TOKEN]", ["k_live_", "k_test_"]),
             (
                 "\\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}|\\bgithub_pat_[A-Za-z0-9_]{20,}", "[REDACTED_TOKEN]",
                 ["ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"]
             ),
-            ("\\bxox[abposr]-[A-Za-z0-9-]{10,}", "[REDACTED_TOKEN]", ["xox"]),
+            ("\\bglpat-[A-Za-z0-9_-]{20,}", "[REDACTED_TOKEN]", ["glpat-"]),
+            ("\\bxox[abposr]-[A-Za-z0-9-]{10,}|\\bxapp-[A-Za-z0-9-]{10,}", "[REDACTED_TOKEN]", ["xox", "xapp-"]),
+            (
+                "(?i)(https://hooks\\.slack\\.com/(?:services|workflows|triggers)/)[A-Za-z0-9/_-]+", "$1[REDACTED]",
+                ["hooks.slack.com"]
+            ),
+            ("\\bAIza[0-9A-Za-z_-]{35}", "[REDACTED_TOKEN]", ["aiza"]),
             ("\\b(?:AKIA|ASIA)[0-9A-Z]{16}\\b", "[REDACTED_TOKEN]", ["akia", "asia"]),
+            ("\\bnpm_[A-Za-z0-9]{36}\\b", "[REDACTED_TOKEN]", ["npm_"]),
+            ("\\bhf_[A-Za-z0-9]{30,}\\b", "[REDACTED_TOKEN]", ["hf_"]),
+            ("\\bSG\\.[A-Za-z0-9_-]{16,}\\.[A-Za-z0-9_-]{16,}", "[REDACTED_TOKEN]", ["sg."]),
+            ("\\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{20,}", "[REDACTED_TOKEN]", ["pypi-"]),
+            ("\\bdop_v1_[a-f0-9]{64}\\b", "[REDACTED_TOKEN]", ["dop_v1_"]),
             ("\\beyJ[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}", "[REDACTED_TOKEN]", ["eyj"]),
         ]
         rules = patterns.map { (try! NSRegularExpression(pattern: $0.0), $0.1, $0.2) }
@@ -46,11 +80,14 @@ public struct Redactor: @unchecked Sendable {
         "x-api-key",
     ]
 
+    /// Whether a field's name says its value is a secret, however it is spelled (`SecretAccessKey`,
+    /// `x-api-key`, `DB_PASSWORD`): compared without case, `_` and `-`.
     static func isSecretKey(_ key: String) -> Bool {
         let lower = key.lowercased()
         if secretKeys.contains(lower) { return true }
-        return lower.hasSuffix("_token") || lower.hasSuffix("_secret") || lower.hasSuffix("_password")
-            || lower.hasSuffix("-token") || lower.hasSuffix("_api_key")
+        let squeezed = lower.filter { $0 != "_" && $0 != "-" }
+        return ["password", "passwd", "secret", "token", "apikey", "accesskey", "secretkey", "accountkey",
+                "privatekey", "credential", "credentials", "passphrase"].contains { squeezed.hasSuffix($0) }
     }
 
     public func redact(_ text: String) -> String {
