@@ -7,9 +7,6 @@
 // catches out-of-bounds access through unsafe pointers, which -O builds do not check.
 import PackageDescription
 
-/// Each target defines `LLVMFuzzerTestOneInput` and no `main`: libFuzzer supplies it.
-let fuzzTarget: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
-
 let package = Package(
     name: "CountersignFuzz",
     platforms: [.macOS(.v15)],
@@ -18,10 +15,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
     ],
     targets: [
-        // What several targets share: running async code to completion, a scratch Gate, findings.
+        // libFuzzer's driver entry point. SwiftPM links a Linux executable with `--defsym main=<module>_main`,
+        // so each target has an `@main` that hands its test function to `LLVMFuzzerRunDriver` instead of
+        // relying on the `main` in libFuzzer's runtime.
+        .target(name: "CFuzzerDriver"),
+        // What several targets share: starting libFuzzer, running async code to completion, a scratch Gate,
+        // findings.
         .target(
             name: "FuzzSupport",
             dependencies: [
+                "CFuzzerDriver",
                 .product(name: "CountersignCore", package: "Countersign"),
                 .product(name: "CountersignPolicy", package: "Countersign"),
                 .product(name: "CountersignLedger", package: "Countersign"),
@@ -31,8 +34,7 @@ let package = Package(
         // JSON parser and RFC 8785 canonical form.
         .executableTarget(
             name: "fuzz-json",
-            dependencies: ["FuzzSupport", .product(name: "CountersignCore", package: "Countersign")],
-            swiftSettings: fuzzTarget
+            dependencies: ["FuzzSupport", .product(name: "CountersignCore", package: "Countersign")]
         ),
         // Policy loader: YAML/JSON text to a compiled policy, then lint and evaluation.
         .executableTarget(
@@ -41,8 +43,7 @@ let package = Package(
                 "FuzzSupport", .product(name: "CountersignCore", package: "Countersign"),
                 .product(name: "CountersignPolicy", package: "Countersign"),
                 .product(name: "CountersignProvenance", package: "Countersign"),
-            ],
-            swiftSettings: fuzzTarget
+            ]
         ),
         // MCP line framer and JSON-RPC parsing and dispatch through a proxy session.
         .executableTarget(
@@ -55,8 +56,7 @@ let package = Package(
                 .product(name: "CountersignMCP", package: "Countersign"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-            ],
-            swiftSettings: fuzzTarget
+            ]
         ),
         // Hook payloads of each dialect through HookRunner and a Gate.
         .executableTarget(
@@ -65,8 +65,7 @@ let package = Package(
                 "FuzzSupport", .product(name: "CountersignCore", package: "Countersign"),
                 .product(name: "CountersignGate", package: "Countersign"),
                 .product(name: "CountersignHooks", package: "Countersign"),
-            ],
-            swiftSettings: fuzzTarget
+            ]
         ),
         // A JSONL ledger's bytes: scan, verify, query and append after corruption.
         .executableTarget(
@@ -74,8 +73,7 @@ let package = Package(
             dependencies: [
                 "FuzzSupport", .product(name: "CountersignCore", package: "Countersign"),
                 .product(name: "CountersignLedger", package: "Countersign"),
-            ],
-            swiftSettings: fuzzTarget
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

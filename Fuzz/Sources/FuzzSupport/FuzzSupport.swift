@@ -1,9 +1,25 @@
+import CFuzzerDriver
 import CountersignCore
 import CountersignGate
 import CountersignLedger
 import CountersignPolicy
 import Dispatch
 import Foundation
+
+/// A target's test function: one input, as libFuzzer passes it.
+public typealias FuzzTest = @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+
+/// Starts libFuzzer with the process's arguments and `test`; exits with libFuzzer's status.
+public func runFuzzer(_ test: FuzzTest) -> Never {
+    var argc = CommandLine.argc
+    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+    exit(LLVMFuzzerRunDriver(&argc, &argv, test))
+}
+
+/// The input as a buffer (libFuzzer may pass a null pointer for an empty input).
+public func input(_ data: UnsafePointer<UInt8>?, _ size: Int) -> UnsafeBufferPointer<UInt8> {
+    UnsafeBufferPointer(start: size > 0 ? data : nil, count: size)
+}
 
 /// A broken invariant: trap with a message libFuzzer prints beside the crashing input.
 public func finding(_ message: @autoclosure () -> String, file: StaticString = #fileID, line: UInt = #line) -> Never {

@@ -35,11 +35,20 @@ let policy: Policy = {
 }()
 let gates = ScratchGate(name: "hooks", policy: policy)
 
+@main
+struct FuzzHooksMain {
+    static func main() { runFuzzer { data, size in fuzzHooks(input(data, size)) } }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzHooks(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    guard size > 0 else { return 0 }
-    let dialect = HookDialect.allCases[Int(data[0]) % HookDialect.allCases.count]
-    let payload = Data(bytes: data + 1, count: size - 1)
+public func fuzzHooks(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    fuzzHooks(input(data, size))
+}
+
+func fuzzHooks(_ bytes: UnsafeBufferPointer<UInt8>) -> CInt {
+    guard let first = bytes.first else { return 0 }
+    let dialect = HookDialect.allCases[Int(first) % HookDialect.allCases.count]
+    let payload = Data(UnsafeBufferPointer(rebasing: bytes.dropFirst()))
     let gate = gates.next()
     let result = runBlocking { await HookRunner(dialect: dialect, gate: gate).run(payload) }
 

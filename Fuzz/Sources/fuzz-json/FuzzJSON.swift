@@ -10,10 +10,18 @@ import FuzzSupport
 /// - object keys come out in UTF-16 code-unit order (checked against the standard library's own UTF-16 view);
 /// - every floating-point number's ECMAScript form reads back as the same double.
 /// The first eight bytes, read as a double's bit pattern, also go through the ECMAScript number form.
+@main
+struct FuzzJSONMain {
+    static func main() { runFuzzer { data, size in fuzzJSON(input(data, size)) } }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = UnsafeBufferPointer(start: data, count: size)
-    if size >= 8 {
+public func fuzzJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    fuzzJSON(input(data, size))
+}
+
+func fuzzJSON(_ bytes: UnsafeBufferPointer<UInt8>) -> CInt {
+    if bytes.count >= 8 {
         var bits: UInt64 = 0
         for i in 0..<8 { bits = bits << 8 | UInt64(bytes[i]) }
         checkNumber(Double(bitPattern: bits))

@@ -46,13 +46,22 @@ final class CheckingOutlet: ProxyOutlet {
     }
 }
 
+@main
+struct FuzzMCPMain {
+    static func main() { runFuzzer { data, size in fuzzMCP(input(data, size)) } }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzMCP(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    guard size >= 2 else { return 0 }
-    let approve = data[0] & 1 == 1
-    let limit = 64 + 32 * Int(data[0] >> 1)
-    var seed = UInt32(data[1]) &* 2_654_435_761 | 1
-    let stream = Array(UnsafeBufferPointer(start: data + 2, count: size - 2))
+public func fuzzMCP(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    fuzzMCP(input(data, size))
+}
+
+func fuzzMCP(_ bytes: UnsafeBufferPointer<UInt8>) -> CInt {
+    guard bytes.count >= 2 else { return 0 }
+    let approve = bytes[0] & 1 == 1
+    let limit = 64 + 32 * Int(bytes[0] >> 1)
+    var seed = UInt32(bytes[1]) &* 2_654_435_761 | 1
+    let stream = Array(bytes[2...])
 
     let frames = frame(stream, limit: limit) {
         seed ^= seed << 13

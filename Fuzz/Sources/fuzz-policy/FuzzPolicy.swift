@@ -29,11 +29,20 @@ let envelopes: [ActionEnvelope] = [
         createdAt: "2026-01-01T00:00:00Z"),
 ]
 
+@main
+struct FuzzPolicyMain {
+    static func main() { runFuzzer { data, size in fuzzPolicy(input(data, size)) } }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzPolicy(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+public func fuzzPolicy(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    fuzzPolicy(input(data, size))
+}
+
+func fuzzPolicy(_ bytes: UnsafeBufferPointer<UInt8>) -> CInt {
     let policy: Policy
     do {
-        policy = try Policy.parse(Data(bytes: data, count: size), path: "fuzz.yaml")
+        policy = try Policy.parse(Data(buffer: bytes), path: "fuzz.yaml")
     } catch {
         guard error.diagnostics.contains(where: { $0.severity == .error }) else {
             finding("a policy was refused without an error diagnostic: \(error)")
