@@ -97,7 +97,8 @@ func fuzzMCP(_ bytes: UnsafeBufferPointer<UInt8>) -> CInt {
         }.wait()
         // Let decisions that went through a second-key task come back, then time out what is still
         // pending and close the server's side, so nothing of this input runs into the next one.
-        try settle(session, gate.writer)
+        runBlocking { await gate.writer.flush() }
+        try loop.submit {}.wait()
         try loop.submit {
             session.sweep(now: .now + .seconds(3600))
             session.serverClosed()
