@@ -15,6 +15,9 @@ let package = Package(
         .library(name: "CountersignProvenance", targets: ["CountersignProvenance"]),
         .library(name: "CountersignLedger", targets: ["CountersignLedger"]),
         .library(name: "CountersignGate", targets: ["CountersignGate"]),
+        // The adapters as libraries too, for the fuzz targets in Fuzz/ (a package of their own).
+        .library(name: "CountersignHooks", targets: ["CountersignHooks"]),
+        .library(name: "CountersignMCP", targets: ["CountersignMCP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

@@ -52,11 +52,13 @@ public enum JSONRPCMessage: Sendable, Equatable {
             throw .invalidRequest("a JSON-RPC message must be an object, not \(value.typeName)")
         }
         let id = object["id"]
-        guard object["jsonrpc"] == .string("2.0") else {
-            throw JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "\"jsonrpc\" must be \"2.0\"", id: id)
-        }
+        // The id is checked first: an error must never echo an id that is not one (JSON-RPC 2.0 §5: null
+        // when it cannot be determined).
         if let id, !Self.isValidID(id) {
             throw .invalidRequest("\"id\" must be a string or an integer")
+        }
+        guard object["jsonrpc"] == .string("2.0") else {
+            throw JSONRPCError(code: JSONRPCError.invalidRequestCode, message: "\"jsonrpc\" must be \"2.0\"", id: id)
         }
         if let method = object["method"] {
             guard case .string(let name) = method, !name.isEmpty else {
