@@ -108,9 +108,9 @@ let package = Package(
             ]
         ),
         // The executable stays thin: it only starts the CLI.
-        .executableTarget(name: "countersign", dependencies: ["CountersignCLI"]),
+        .executableTarget(name: "countersign", dependencies: ["CountersignCore", "CountersignCLI"]),
         // The hook alone, for agents that start a process per tool call: less to load, faster to start.
-        .executableTarget(name: "countersign-hook", dependencies: ["CountersignHooks"]),
+        .executableTarget(name: "countersign-hook", dependencies: ["CountersignCore", "CountersignHooks"]),
 
         .testTarget(name: "CountersignCoreTests", dependencies: ["CountersignCore"]),
         .testTarget(

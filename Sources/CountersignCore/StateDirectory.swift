@@ -8,6 +8,13 @@ public enum StateDirectory {
     }
 
     public static var defaultLedger: String { path + "/ledger.sqlite" }
+
+    /// Makes every file this process creates private to its user (0600, directories 0700): ledgers,
+    /// session state, pins, keys and their SQLite journals hold what agents did and saw. Called first thing
+    /// by every executable.
+    public static func restrictNewFiles() {
+        umask(0o077)
+    }
 }
 
 /// Comparisons whose duration does not depend on where the inputs differ (tokens, MACs).

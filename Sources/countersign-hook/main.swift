@@ -1,5 +1,6 @@
 // `countersign-hook <agent> …`: the coding-agent hook as a small executable of its own. It links only
 // the hook layer (no server, no MCP proxy), so the agent waits for a process that starts fast.
+import CountersignCore
 import CountersignHooks
 import Foundation
 
@@ -7,6 +8,7 @@ import Foundation
     import Glibc
 #endif
 
+StateDirectory.restrictNewFiles()
 HookProcess.installCrashGuard()
 let options: HookProcess.Options
 do {

@@ -103,3 +103,31 @@ struct FailClosedHookCLITests {
         #expect(result.stderr.contains("warning:") && result.stderr.contains("no setting that blocks"))
     }
 }
+
+@Suite("State files are private")
+struct PrivateStateFilesTests {
+    /// Ledger, session state, key and journals are created 0600 in 0700 directories, whatever the umask.
+    @Test func everyStateFileIsPrivate() throws {
+        let dir = CLI.temporaryDirectory()
+        _ = try CLI.run(["demo"], in: dir)
+        let policy = CLI.root.appendingPathComponent("examples/policies/claude-code.yaml").path
+        _ = try CLI.run(
+            [
+                "hook", "claude-code", "--policy", policy, "--ledger", dir + "/h/ledger.sqlite", "--sessions",
+                dir + "/h/sessions.sqlite",
+            ],
+            stdin: #"{"session_id":"s","hook_event_name":"UserPromptSubmit","prompt":"hello there friend"}"#, in: dir)
+        var checked = 0
+        for base in [dir + "/.countersign", dir + "/h"] {
+            let directory = try FileManager.default.attributesOfItem(atPath: base)[.posixPermissions] as? Int
+            #expect(directory == 0o700, "\(base)")
+            for name in try FileManager.default.contentsOfDirectory(atPath: base) {
+                let mode =
+                    try FileManager.default.attributesOfItem(atPath: base + "/" + name)[.posixPermissions] as? Int
+                #expect(mode == 0o600, "\(base)/\(name): \(String(mode ?? 0, radix: 8))")
+                checked += 1
+            }
+        }
+        #expect(checked >= 4)
+    }
+}
