@@ -35,11 +35,23 @@ public protocol ApprovalProvider: Sendable {
     func isAvailable() -> Bool
     /// Asks for votes until `deadline`; returns every vote given (possibly none).
     func collect(_ request: ApprovalRequest, deadline: ContinuousClock.Instant) async -> [ApprovalRecord]
+    /// A fixed answer configured by the operator (`--approval auto-approve|auto-deny`), not a person: it
+    /// stands for the whole quorum. Decided by the provider's type, never by a reviewer's name.
+    var isAutomatic: Bool { get }
+    /// The provider's own reviewers are checked against the rule where they vote (a server inbox that
+    /// knows their groups), so the Gate takes its votes as admitted.
+    var admitsReviewers: Bool { get }
+}
+
+extension ApprovalProvider {
+    public var isAutomatic: Bool { false }
+    public var admitsReviewers: Bool { false }
 }
 
 /// Approves everything: for tests, demos and CI. Recorded as such in every receipt.
 public struct AutoApprove: ApprovalProvider {
     public let channel = "auto-approve"
+    public var isAutomatic: Bool { true }
     public init() {}
     public func isAvailable() -> Bool { true }
     public func collect(_ request: ApprovalRequest, deadline: ContinuousClock.Instant) async -> [ApprovalRecord] {
@@ -54,6 +66,7 @@ public struct AutoApprove: ApprovalProvider {
 /// Rejects everything: the non-interactive safe default.
 public struct AutoDeny: ApprovalProvider {
     public let channel = "auto-deny"
+    public var isAutomatic: Bool { true }
     public init() {}
     public func isAvailable() -> Bool { true }
     public func collect(_ request: ApprovalRequest, deadline: ContinuousClock.Instant) async -> [ApprovalRecord] {

@@ -313,7 +313,7 @@ public final class Gate: Sendable {
         let requirement = request.requirement
         let wanted = requirement.channels.map(\.rawValue)
         let offered = providers.filter { provider in
-            (wanted.isEmpty || wanted.contains(provider.channel) || provider.channel.hasPrefix("auto-"))
+            (wanted.isEmpty || wanted.contains(provider.channel) || provider.isAutomatic)
                 && provider.isAvailable()
         }
         guard !offered.isEmpty else {
@@ -327,12 +327,14 @@ public final class Gate: Sendable {
         var approvers: Set<String> = []
         for provider in offered {
             for var vote in await provider.collect(request, deadline: deadline) {
-                if vote.reviewer == request.envelope.actor {
+                // Who a vote is from is the provider's business: a person (checked against the rule here,
+                // unless their own channel already did) or the operator's fixed answer — never a name prefix.
+                let person = !provider.isAutomatic
+                if person && vote.reviewer == request.envelope.actor {
                     vote.verdict = .reject
                     vote.note = "the requesting agent cannot approve its own action"
-                } else if !requirement.reviewers.isEmpty && requirement.groups.isEmpty
-                    && !requirement.reviewers.contains(vote.reviewer)
-                    && !vote.reviewer.hasPrefix("auto-")
+                } else if person && !provider.admitsReviewers && vote.verdict == .approve
+                    && !requirement.admits(reviewer: vote.reviewer, groups: [])
                 {
                     vote.verdict = .reject
                     vote.note = "\(vote.reviewer) is not an allowed reviewer for this rule"
@@ -345,7 +347,7 @@ public final class Gate: Sendable {
                     return (.askRejected, votes, "rejected by \(vote.reviewer) (\(vote.channel))")
                 }
                 if vote.verdict == .approve { approvers.insert(vote.reviewer) }
-                if approvers.count >= requirement.quorum || vote.reviewer.hasPrefix("auto-approve") {
+                if approvers.count >= requirement.quorum || (!person && vote.verdict == .approve) {
                     return (.askApproved, votes, "approved by \(approvers.sorted().joined(separator: ", "))")
                 }
             }

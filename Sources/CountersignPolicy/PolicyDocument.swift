@@ -55,6 +55,13 @@ public struct ApprovalRequirement: Sendable, Hashable, Codable {
     /// Channels allowed, in order of preference (empty: any the adapter offers).
     public var channels: [ApprovalChannel]
 
+    /// Whether a person may give this rule's second key: anyone when the rule names no reviewers and no
+    /// groups, else a named reviewer or a member of a named group. The one check every channel applies.
+    public func admits(reviewer: String, groups memberOf: [String]) -> Bool {
+        if reviewers.isEmpty && groups.isEmpty { return true }
+        return reviewers.contains(reviewer) || !Set(groups).isDisjoint(with: memberOf)
+    }
+
     public init(
         quorum: Int = 1, reviewers: [String] = [], groups: [String] = [], timeoutSeconds: Double? = nil,
         channels: [ApprovalChannel] = []

@@ -14,6 +14,8 @@ import Foundation
 /// Gate checks the votes again.
 public struct RemoteWebApproval: ApprovalProvider {
     public let channel = "web"
+    /// The server's inbox checks each reviewer against the rule (it knows their groups).
+    public var admitsReviewers: Bool { true }
     let server: URL
     let token: String?
 

@@ -87,11 +87,8 @@ public final class ApprovalInbox: @unchecked Sendable {
             return "the requesting agent cannot approve its own action"
         }
         if entry.votes.contains(where: { $0.reviewer == reviewer.id }) { return "you already answered this request" }
-        let requirement = entry.request.requirement
-        if !requirement.reviewers.isEmpty || !requirement.groups.isEmpty {
-            let named = requirement.reviewers.contains(reviewer.id)
-            let inGroup = !Set(requirement.groups).isDisjoint(with: reviewer.groups)
-            if !named && !inGroup { return "this rule names other reviewers or groups" }
+        if !entry.request.requirement.admits(reviewer: reviewer.id, groups: reviewer.groups) {
+            return "this rule names other reviewers or groups"
         }
         return nil
     }
@@ -153,6 +150,8 @@ public final class ApprovalInbox: @unchecked Sendable {
 /// The `web` approval channel: the request waits in the server's inbox until reviewers decide.
 struct WebApproval: ApprovalProvider {
     let channel = "web"
+    /// The inbox checks each reviewer (named, or in a named group) before taking the vote.
+    var admitsReviewers: Bool { true }
     let inbox: ApprovalInbox
     let id: String
 

@@ -51,6 +51,11 @@ public struct ReviewerDirectory: Sendable {
                 throw fail("\(at): 'id' must be a non-empty string")
             }
             guard seen.insert(id).inserted else { throw fail("\(at): duplicate reviewer id '\(id)'") }
+            // Names Countersign gives to answers that are not a person's: a reviewer must not look like one.
+            if id.lowercased().hasPrefix("auto-") || id.lowercased() == "countersign" || id.contains(":") {
+                throw fail(
+                    "\(at): '\(id)' is reserved (auto-…, countersign and names with ':' denote automatic answers)")
+            }
             guard let variable = entry["token_env"] as? String, !variable.isEmpty else {
                 throw fail("\(at) (\(id)): 'token_env' must name the environment variable holding the token")
             }
