@@ -282,7 +282,7 @@ public final class Checkpointer: @unchecked Sendable {
             }
         }
         // Another process writing the same ledger may have checkpointed a larger tree meanwhile: keep it.
-        if let existing = try? SignedCheckpoint.read(path), existing.checkpoint.origin == origin,
+        if !force, let existing = try? SignedCheckpoint.read(path), existing.checkpoint.origin == origin,
             existing.checkpoint.size > tree.size
         {
             return existing
