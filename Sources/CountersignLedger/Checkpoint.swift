@@ -223,9 +223,8 @@ public final class Checkpointer: @unchecked Sendable {
                         current.append(leafHash: leaf)
                     }
                     tree = current
-                } else {
-                    rescan = true  // another process appended in between: read the store again
                 }
+                // Otherwise another process appended in between: the write reads the missing ones.
             }
             guard !scheduled else { return nil }
             scheduled = true
