@@ -110,15 +110,15 @@ struct ReceiptsCommand: ParsableCommand {
 func merkleEvidence(
     _ receipts: [Receipt], store: any ReceiptStore, ledger: String, key: SigningKey
 ) throws -> [String: String] {
-    let tree: MerkleTree
-    let origin: String?
+    let loaded: (tree: MerkleTree, origin: String?)
     do {
-        (tree, origin) = try LedgerLog.load(store)
+        loaded = try LedgerLog.load(store)
     } catch {
         Terminal.error("countersign: the bundle carries no Merkle evidence: \(error)")
         return [:]
     }
-    guard let origin, tree.size > 0 else { return [:] }
+    let tree = loaded.tree
+    guard let origin = loaded.origin, tree.size > 0 else { return [:] }
     let lastSeq = receipts.map(\.seq).max() ?? 0
     var checkpoint = SignedCheckpoint.sign(
         Checkpoint(origin: origin, size: tree.size, rootHash: try tree.root()), key: key)
@@ -239,7 +239,7 @@ struct VerifyCommand: ParsableCommand {
                 let witnesses = try witness.map { try PublicKey(hex: $0) }
                 report = AuditBundle.verify(
                     path, trust: trust,
-                    anchor: witnesses.isEmpty ? nil : (witnesses, witnessQuorum ?? witnesses.count))
+                    anchor: witnesses.isEmpty ? nil : (witnesses: witnesses, quorum: witnessQuorum ?? witnesses.count))
             } else {
                 let store = try openExisting(path)
                 var checked = try store.verify(trust: trust, checkSignatures: !chainOnly)

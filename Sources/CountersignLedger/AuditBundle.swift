@@ -221,7 +221,7 @@ public enum AuditBundle {
         var proofs: [Int64: [[UInt8]]] = [:]
         for entry in entries {
             guard case .int(let seq)? = entry["seq"], let hashes = entry["hashes"]?.arrayValue else { continue }
-            let decoded = hashes.compactMap { $0.stringValue.flatMap(Hex.decode).map(Array.init) }
+            let decoded = hashes.compactMap { $0.stringValue.flatMap(Hex.decode).map { Array($0) } }
             if decoded.count == hashes.count { proofs[seq] = decoded }
         }
         var verified = 0

@@ -2,6 +2,10 @@ import CountersignCore
 import Foundation
 import GRDB
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A checkpoint body (c2sp.org/tlog-checkpoint): the origin line, the tree size in decimal, the base64
 /// root hash, then optional extension lines; every line ends in a newline.
 public struct Checkpoint: Sendable, Hashable {

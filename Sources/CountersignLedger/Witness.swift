@@ -51,7 +51,7 @@ public final class WitnessCore: @unchecked Sendable {
     }
 
     func statePath(_ origin: String) -> String {
-        directory + "/" + Digest.sha256Hex(origin).prefix(32) + ".checkpoint"
+        directory + "/" + String(Digest.sha256Hex(origin).prefix(32)) + ".checkpoint"
     }
 
     /// Handles one `POST /add-checkpoint` body.

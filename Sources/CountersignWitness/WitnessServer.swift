@@ -1,5 +1,6 @@
 import CountersignLedger
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -20,10 +21,10 @@ public struct WitnessServer: Sendable {
         let router = Router(context: BasicRequestContext.self)
         let core = self.core
         router.post("/add-checkpoint") { request, _ -> Response in
-            var body = request.body
+            var request = request
             let buffer: ByteBuffer
             do {
-                buffer = try await body.collect(upTo: WitnessCore.maximumRequest + 1)
+                buffer = try await request.collectBody(upTo: WitnessCore.maximumRequest + 1)
             } catch {
                 return Self.response(.init(status: 413, contentType: "text/plain", body: "the request is too large\n"))
             }
