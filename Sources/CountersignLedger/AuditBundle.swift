@@ -51,6 +51,7 @@ public enum AuditBundle {
     ) throws {
         let url = URL(fileURLWithPath: directory)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try clearPreviousBundle(at: url)
         var files = reports
         files[receiptsFile] = receipts.map { $0.canonicalText + "\n" }.joined()
         var hashes: [String: JSONValue] = [:]
@@ -69,6 +70,24 @@ public enum AuditBundle {
         manifest["signature"] = .string(key.sign(hash))
         try Data((CanonicalJSON.string(.object(manifest)) + "\n").utf8)
             .write(to: url.appendingPathComponent(manifestFile), options: .atomic)
+    }
+
+    /// A bundle holds exactly what its manifest lists, so it is written into an empty directory or over a
+    /// previous bundle (whose listed files are removed first); anything else is refused.
+    static func clearPreviousBundle(at url: URL) throws {
+        let present = try FileManager.default.contentsOfDirectory(atPath: url.path)
+        guard !present.isEmpty else { return }
+        let manifestURL = url.appendingPathComponent(manifestFile)
+        guard present.contains(manifestFile), let data = FileManager.default.contents(atPath: manifestURL.path),
+            let old = try? JSONValue.parse(data)
+        else {
+            throw LedgerError(
+                "\(url.path) is not empty and holds no bundle: write a bundle into a new or empty directory")
+        }
+        for name in (old["files"]?.objectValue ?? [:]).keys where !name.contains("/") && name != ".." {
+            try? FileManager.default.removeItem(at: url.appendingPathComponent(name))
+        }
+        try FileManager.default.removeItem(at: manifestURL)
     }
 
     public static func isBundle(_ path: String) -> Bool {

@@ -198,6 +198,9 @@ public final class Checkpointer: @unchecked Sendable {
     private var lastWrite = Date.distantPast
     private var scheduled = false
     private var rescan = false
+    /// Another process appended: read the store before the next checkpoint.
+    private var behind = false
+    private var lastReport: String?
     private let queue = DispatchQueue(label: "countersign.checkpointer")
 
     public init(
@@ -229,6 +232,7 @@ public final class Checkpointer: @unchecked Sendable {
                     tree = current
                 }
                 // Otherwise another process appended in between: the write reads the missing ones.
+                else { behind = true }
             }
             guard !scheduled else { return nil }
             scheduled = true
@@ -237,7 +241,7 @@ public final class Checkpointer: @unchecked Sendable {
         if let delay {
             queue.asyncAfter(deadline: .now() + delay) { [self] in
                 lock.withLock { scheduled = false }
-                do { _ = try write() } catch { report("countersign: checkpoint: \(error)") }
+                do { _ = try write() } catch { reportOnce("countersign: checkpoint: \(error)") }
             }
         }
     }
@@ -250,49 +254,88 @@ public final class Checkpointer: @unchecked Sendable {
 
     /// Waits for a scheduled checkpoint and writes the last one: call when the writer stops.
     public func finish() {
-        do { try queue.sync { _ = try write() } } catch { report("countersign: checkpoint: \(error)") }
+        do { try queue.sync { _ = try write() } } catch { reportOnce("countersign: checkpoint: \(error)") }
     }
 
-    /// The current tree (caught up with the store).
-    public func currentTree() throws -> (tree: MerkleTree, origin: String?) {
-        try lock.withLock {
-            var current = tree ?? MerkleTree()
-            var currentOrigin = origin
-            if tree == nil || rescan {
-                (current, currentOrigin) = try LedgerLog.load(store)
+    /// Reports a problem unless it is the one reported last (a writer retries every second).
+    private func reportOnce(_ message: String) {
+        let fresh = lock.withLock {
+            defer { lastReport = message }
+            return lastReport != message
+        }
+        if fresh { report(message) }
+    }
+
+    /// Brings the tree up to date with the store and returns its size. The store is read outside the
+    /// lock, so commits never wait for it (the first load of a large ledger takes a moment).
+    private func catchUp() throws -> (size: Int, origin: String?) {
+        if lock.withLock({ tree == nil || rescan }) {
+            let loaded = try LedgerLog.load(store)
+            lock.withLock {
+                tree = loaded.tree
+                origin = loaded.origin
                 rescan = false
-            } else {
-                try LedgerLog.extend(&current, origin: &currentOrigin, from: store)
+                behind = true  // commits during the load were not added: read them next
+            }
+        }
+        // Up to date from this process's own commits: no need to read the store (a JSONL read is a scan).
+        if let known = lock.withLock({ () -> (Int, String?)? in
+            guard let tree, !behind else { return nil }
+            return (tree.size, origin)
+        }) {
+            return known
+        }
+        let after = lock.withLock {
+            behind = false
+            return tree?.size ?? 0
+        }
+        var fresh: [(seq: Int64, hash: String)] = []
+        try LedgerLog.leaves(of: store, after: after) { fresh.append(($0, $1)) }
+        return lock.withLock {
+            guard var current = tree else { return (0, nil) }
+            tree = nil  // extended below without holding two copies
+            for (seq, hash) in fresh where seq == Int64(current.size) + 1 {
+                guard let leaf = Merkle.receiptLeaf(hash) else { break }
+                if current.size == 0 { origin = LedgerLog.origin(firstReceiptHash: hash) }
+                current.append(leafHash: leaf)
             }
             tree = current
-            origin = currentOrigin
-            return (current, currentOrigin)
+            return (current.size, origin)
+        }
+    }
+
+    /// Runs `body` on the tree under the lock (no copy of it is made).
+    private func withTree<T>(_ body: (MerkleTree) throws -> T) throws -> T {
+        try lock.withLock {
+            guard let tree else { throw LedgerError("the tree is not loaded") }
+            return try body(tree)
         }
     }
 
     private func write(force: Bool = false) throws -> SignedCheckpoint? {
-        let (tree, origin) = try currentTree()
-        guard let origin, tree.size > 0 else { return nil }
-        let unchanged = lock.withLock { tree.size == written }
+        let (size, origin) = try catchUp()
+        guard let origin, size > 0 else { return nil }
+        let unchanged = lock.withLock { size == written }
         if unchanged && !force { return nil }
-        var signed = SignedCheckpoint.sign(
-            Checkpoint(origin: origin, size: tree.size, rootHash: try tree.root()), key: key)
+        let root = try withTree { try $0.root(size: size) }
+        var signed = SignedCheckpoint.sign(Checkpoint(origin: origin, size: size, rootHash: root), key: key)
         for cosigner in cosigners {
             do {
-                signed.add(try cosigner.cosign(signed) { old in try tree.consistencyProof(from: old, to: tree.size) })
+                signed.add(
+                    try cosigner.cosign(signed) { old in try self.withTree { try $0.consistencyProof(from: old, to: size) } })
             } catch {
-                report("countersign: witness \(cosigner.name) did not cosign checkpoint \(tree.size): \(error)")
+                report("countersign: witness \(cosigner.name) did not cosign checkpoint \(size): \(error)")
             }
         }
         // Another process writing the same ledger may have checkpointed a larger tree meanwhile: keep it.
         if !force, let existing = try? SignedCheckpoint.read(path), existing.checkpoint.origin == origin,
-            existing.checkpoint.size > tree.size
+            existing.checkpoint.size > size
         {
             return existing
         }
         try Self.writeAtomically(signed.note.serialized, to: path)
         lock.withLock {
-            written = tree.size
+            written = size
             lastWrite = Date()
         }
         return signed
