@@ -27,7 +27,8 @@ struct CheckpointCommand: ParsableCommand {
         name: .long,
         help: ArgumentHelp("The ledger (default .countersign/ledger.sqlite).", valueName: "path"))
     var ledger: String?
-    @Option(name: .long, help: ArgumentHelp("The log's signing key file (default: as for receipts).", valueName: "path"))
+    @Option(
+        name: .long, help: ArgumentHelp("The log's signing key file (default: as for receipts).", valueName: "path"))
     var key: String?
     @Option(name: .long, help: ArgumentHelp("Also write the checkpoint to this file.", valueName: "path"))
     var output: String?

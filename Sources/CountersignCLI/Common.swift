@@ -30,7 +30,6 @@ struct LedgerOptions: ParsableArguments {
 
     var ledgerPath: String { ledger ?? StateDirectory.defaultLedger }
 
-
     func openStore() throws -> any ReceiptStore {
         try ReceiptStores.open(path: ledgerPath, sync: sync)
     }

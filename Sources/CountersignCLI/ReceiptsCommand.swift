@@ -184,10 +184,7 @@ struct VerifyCommand: ParsableCommand {
         guard checkpoint != nil || !witnesses.isEmpty else { return }
         let file = checkpoint ?? LedgerLog.checkpointPath(forLedger: path)
         guard FileManager.default.fileExists(atPath: file) else {
-            report.failures.append(
-                .init(
-                    position: 0, seq: nil, receiptID: nil,
-                    reason: "no checkpoint at \(file): cosignatures need one (countersign checkpoint --witness URL)"))
+            report.fail("no checkpoint at \(file): cosignatures need one (countersign checkpoint --witness URL)")
             return
         }
         let signed = try SignedCheckpoint.read(file)
@@ -209,7 +206,7 @@ struct VerifyCommand: ParsableCommand {
             AnchorCheck(checkpoint: signed, logKeys: logKeys, witnesses: witnesses, quorum: witnessQuorum)
                 .apply(to: &report, tree: tree, origin: origin, given: checkpoint != nil)
         } catch {
-            report.failures.append(.init(position: 0, seq: nil, receiptID: nil, reason: "\(error)"))
+            report.fail("\(error)")
         }
     }
 
@@ -271,12 +268,15 @@ struct VerifyCommand: ParsableCommand {
         }
         for (name, ok) in report.bundleFiles { lines.append("file \(name): \(ok ? "ok" : "CHANGED")") }
         if let proofs = report.inclusionProofsVerified {
-            lines.append("inclusion proofs: \(proofs) of \(report.receipts) verified against checkpoint \(report.checkpointSize ?? 0)")
+            lines.append(
+                "inclusion proofs: \(proofs) of \(report.receipts) verified against checkpoint \(report.checkpointSize ?? 0)"
+            )
         }
         lines.append("assurance: \(report.assuranceLine)")
         if let first = report.firstFailure {
             let which =
-                first.seq.map { "receipt #\($0)" } ?? (first.position > 0 ? "record \(first.position)" : "bundle")
+                first.seq.map { "receipt #\($0)" }
+                ?? (first.position > 0 ? "record \(first.position)" : report.kind == "bundle" ? "bundle" : "ledger")
             lines.append("first problem: \(which)\(first.receiptID.map { " (\($0))" } ?? ""): \(first.reason)")
             for other in report.failures.sorted(by: { $0.position < $1.position }).dropFirst().prefix(9) {
                 lines.append("  also: \(other.seq.map { "#\($0)" } ?? "-"): \(other.reason)")

@@ -36,7 +36,8 @@ struct WitnessServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Address to listen on.", valueName: "host:port")) var listen =
         "127.0.0.1:7380"
     @Option(
-        name: .long, help: ArgumentHelp("A log public key (hex) whose checkpoints to accept; repeatable.", valueName: "hex"))
+        name: .long,
+        help: ArgumentHelp("A log public key (hex) whose checkpoints to accept; repeatable.", valueName: "hex"))
     var logKey: [String] = []
     @Option(
         name: .long,

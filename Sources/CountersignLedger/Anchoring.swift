@@ -52,6 +52,11 @@ public struct AnchorCheck: Sendable {
 }
 
 extension VerificationReport {
+    /// Records a failure of the whole ledger or bundle (not of one receipt).
+    public mutating func fail(_ reason: String) {
+        failures.append(.init(position: 0, seq: nil, receiptID: nil, reason: reason))
+    }
+
     /// The strongest statement the checks support: `witnessed` (a quorum of witnesses cosigned a
     /// checkpoint the ledger extends), `anchored` (a given checkpoint the ledger extends), `pinned` (the
     /// signers are trusted keys), `unpinned` (signatures check against the receipts' own keys), or

@@ -213,7 +213,9 @@ public enum AuditBundle {
         in directory: URL, receipts: [Receipt], manifestSigner: String?, trust: TrustedSigners,
         anchor: (witnesses: [PublicKey], quorum: Int)?, report: inout VerificationReport
     ) {
-        func fail(_ reason: String) { report.failures.append(.init(position: 0, seq: nil, receiptID: nil, reason: reason)) }
+        func fail(_ reason: String) {
+            report.failures.append(.init(position: 0, seq: nil, receiptID: nil, reason: reason))
+        }
         let signed: SignedCheckpoint
         do {
             signed = try SignedCheckpoint.read(directory.appendingPathComponent(checkpointFile).path)
@@ -223,7 +225,8 @@ public enum AuditBundle {
         var logKeys = Array(trust.keys.values)
         if trust.isEmpty {
             var seen = Set<String>()
-            for hex in receipts.compactMap({ $0.body["signer_public_key"]?.stringValue }) + [manifestSigner].compactMap({ $0 })
+            for hex in receipts.compactMap({ $0.body["signer_public_key"]?.stringValue })
+                + [manifestSigner].compactMap({ $0 })
             where seen.insert(hex).inserted {
                 if let key = try? PublicKey(hex: hex) { logKeys.append(key) }
             }

@@ -232,7 +232,9 @@ public final class Checkpointer: @unchecked Sendable {
                     tree = current
                 }
                 // Otherwise another process appended in between: the write reads the missing ones.
-                else { behind = true }
+                else {
+                    behind = true
+                }
             }
             guard !scheduled else { return nil }
             scheduled = true
@@ -322,7 +324,9 @@ public final class Checkpointer: @unchecked Sendable {
         for cosigner in cosigners {
             do {
                 signed.add(
-                    try cosigner.cosign(signed) { old in try self.withTree { try $0.consistencyProof(from: old, to: size) } })
+                    try cosigner.cosign(signed) { old in
+                        try self.withTree { try $0.consistencyProof(from: old, to: size) }
+                    })
             } catch {
                 report("countersign: witness \(cosigner.name) did not cosign checkpoint \(size): \(error)")
             }

@@ -24,6 +24,12 @@ public final class WitnessCore: @unchecked Sendable {
         public let status: Int
         public let contentType: String
         public let body: String
+
+        public init(status: Int, contentType: String, body: String) {
+            self.status = status
+            self.contentType = contentType
+            self.body = body
+        }
     }
 
     /// `logKeys`: the log keys it accepts checkpoints from (any origin they sign).

@@ -56,7 +56,8 @@ public final class WitnessClient: Cosigner, @unchecked Sendable {
                 old = size
             default:
                 throw LedgerError(
-                    "the witness refused (\(status)): \(text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(300))")
+                    "the witness refused (\(status)): \(text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(300))"
+                )
             }
         }
         throw LedgerError("the witness kept answering 409")

@@ -65,7 +65,8 @@ struct MerkleCheckpointCLITests {
         let dir = CLI.temporaryDirectory()
         _ = try CLI.run(["keys", "generate", "--out", "log-key"], in: dir)
         let bench = try CLI.run(
-            ["ledger", "bench", "--ledger", "l.jsonl", "--key", "log-key", "--count", "30", "--no-checkpoints"], in: dir)
+            ["ledger", "bench", "--ledger", "l.jsonl", "--key", "log-key", "--count", "30", "--no-checkpoints"], in: dir
+        )
         #expect(bench.status == 0, "\(bench.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/l.jsonl.checkpoint"))
 
@@ -89,7 +90,8 @@ struct MerkleCheckpointCLITests {
         let consistency = try CLI.run(
             ["prove", "--ledger", "l.jsonl", "--consistency", "cp-30", "--format", "json"], in: dir)
         #expect(consistency.status == 0, "\(consistency.stderr)")
-        #expect(json(consistency.stdout)["old_size"] as? Int == 30 && json(consistency.stdout)["new_size"] as? Int == 42)
+        #expect(
+            json(consistency.stdout)["old_size"] as? Int == 30 && json(consistency.stdout)["new_size"] as? Int == 42)
 
         let anchored = try CLI.run(["verify", "l.jsonl", "--checkpoint", "cp-30", "--format", "json"], in: dir)
         #expect(anchored.status == 0, "\(anchored.stdout)")
@@ -110,7 +112,8 @@ struct MerkleCheckpointCLITests {
         // Rewrite: the same length again, re-signed with the log key after receipt 20.
         try truncateLedger(dir + "/l.jsonl", to: 20)
         _ = try CLI.run(
-            ["ledger", "bench", "--ledger", "l.jsonl", "--key", "log-key", "--count", "15", "--no-checkpoints"], in: dir)
+            ["ledger", "bench", "--ledger", "l.jsonl", "--key", "log-key", "--count", "15", "--no-checkpoints"], in: dir
+        )
         #expect(try CLI.run(["verify", "l.jsonl"], in: dir).status == 0)  // the chain alone is valid
         let rewritten = try CLI.run(["verify", "l.jsonl", "--checkpoint", "cp-30"], in: dir)
         #expect(rewritten.status == 1)
@@ -139,8 +142,9 @@ struct WitnessCLITests {
     @Test func witnessesRefuseARewrittenLogAndVerifyFailsEvenWithTheLogKey() throws {
         let dir = CLI.temporaryDirectory()
         _ = try CLI.run(["keys", "generate", "--out", "log-key"], in: dir)
-        let logKey = json(try CLI.run(["keys", "show", "--key", "log-key", "--format", "json"], in: dir).stdout)[
-            "public_key"] as? String ?? ""
+        let logKey =
+            json(try CLI.run(["keys", "show", "--key", "log-key", "--format", "json"], in: dir).stdout)[
+                "public_key"] as? String ?? ""
         let w1 = try WitnessProcess(in: dir, name: "w1", logKey: logKey)
         defer { w1.stop() }
         let w2 = try WitnessProcess(in: dir, name: "w2", logKey: logKey)
@@ -163,9 +167,11 @@ struct WitnessCLITests {
 
         // Growth on demand, with a consistency proof from what each witness last cosigned.
         _ = try CLI.run(
-            ["ledger", "bench", "--ledger", "l.jsonl", "--key", "log-key", "--count", "10", "--no-checkpoints"], in: dir)
+            ["ledger", "bench", "--ledger", "l.jsonl", "--key", "log-key", "--count", "10", "--no-checkpoints"], in: dir
+        )
         let grown = try CLI.run(
-            ["checkpoint", "--ledger", "l.jsonl", "--key", "log-key", "--witness", w1.url, "--witness", w2.url], in: dir)
+            ["checkpoint", "--ledger", "l.jsonl", "--key", "log-key", "--witness", w1.url, "--witness", w2.url], in: dir
+        )
         #expect(grown.status == 0, "\(grown.stderr)")
         #expect(grown.stdout.components(separatedBy: "\n— ").count == 4)  // the log and two witnesses
         let quorum = try CLI.run(
@@ -176,10 +182,12 @@ struct WitnessCLITests {
         // The attacker holds the log key: drops receipts 31…50, appends 25 of its own, signs a checkpoint.
         try truncateLedger(dir + "/l.jsonl", to: 30)
         _ = try CLI.run(
-            ["ledger", "bench", "--ledger", "l.jsonl", "--key", "log-key", "--count", "25", "--no-checkpoints"], in: dir)
+            ["ledger", "bench", "--ledger", "l.jsonl", "--key", "log-key", "--count", "25", "--no-checkpoints"], in: dir
+        )
         #expect(try CLI.run(["verify", "l.jsonl"], in: dir).status == 0)  // a valid chain, signed by the log key
         let rewrite = try CLI.run(
-            ["checkpoint", "--ledger", "l.jsonl", "--key", "log-key", "--witness", w1.url, "--witness", w2.url], in: dir)
+            ["checkpoint", "--ledger", "l.jsonl", "--key", "log-key", "--witness", w1.url, "--witness", w2.url], in: dir
+        )
         #expect(rewrite.status == 1)
         #expect(rewrite.stderr.contains("the witness refused (422)"), "\(rewrite.stderr)")
         #expect(rewrite.stderr.contains("2 of 2 witnesses did not cosign"))
@@ -204,15 +212,17 @@ struct WitnessCLITests {
     @Test func bundlesCarryCosignedCheckpoints() throws {
         let dir = CLI.temporaryDirectory()
         _ = try CLI.run(["keys", "generate", "--out", "log-key"], in: dir)
-        let logKey = json(try CLI.run(["keys", "show", "--key", "log-key", "--format", "json"], in: dir).stdout)[
-            "public_key"] as? String ?? ""
+        let logKey =
+            json(try CLI.run(["keys", "show", "--key", "log-key", "--format", "json"], in: dir).stdout)[
+                "public_key"] as? String ?? ""
         let w1 = try WitnessProcess(in: dir, name: "w1", logKey: logKey)
         defer { w1.stop() }
         _ = try CLI.run(
             ["ledger", "bench", "--ledger", "l.sqlite", "--key", "log-key", "--count", "20", "--witness", w1.url],
             in: dir)
         let export = try CLI.run(
-            ["receipts", "l.sqlite", "--limit", "6", "--format", "bundle", "--output", "b", "--key", "log-key"], in: dir)
+            ["receipts", "l.sqlite", "--limit", "6", "--format", "bundle", "--output", "b", "--key", "log-key"], in: dir
+        )
         #expect(export.status == 0, "\(export.stderr)")
         let verified = try CLI.run(["verify", "b", "--witness", w1.publicKey, "--format", "json"], in: dir)
         let report = json(verified.stdout)

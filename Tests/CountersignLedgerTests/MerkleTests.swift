@@ -70,7 +70,8 @@ struct MerkleTreeTests {
                 #expect(proof == NaiveRFC6962.path(m, all[0..<n]), "PATH(\(m), D[\(n)])")
                 #expect(Merkle.verifyInclusion(leafHash: all[m], index: m, size: n, proof: proof, root: root))
                 // Any other leaf, index, size or a changed proof fails.
-                #expect(!Merkle.verifyInclusion(leafHash: all[(m + 1) % 70], index: m, size: n, proof: proof, root: root))
+                #expect(
+                    !Merkle.verifyInclusion(leafHash: all[(m + 1) % 70], index: m, size: n, proof: proof, root: root))
                 if n > 1 {
                     #expect(
                         !Merkle.verifyInclusion(leafHash: all[m], index: (m + 1) % n, size: n, proof: proof, root: root)
@@ -111,14 +112,16 @@ struct MerkleTreeTests {
                     var bent = proof
                     bent[0][5] ^= 0x80
                     #expect(
-                        !Merkle.verifyConsistency(oldSize: m, newSize: n, oldRoot: oldRoot, newRoot: newRoot, proof: bent))
+                        !Merkle.verifyConsistency(
+                            oldSize: m, newSize: n, oldRoot: oldRoot, newRoot: newRoot, proof: bent))
                     #expect(
                         !Merkle.verifyConsistency(
                             oldSize: m, newSize: n, oldRoot: oldRoot, newRoot: newRoot, proof: Array(proof.dropLast())))
                 }
             }
         }
-        #expect(Merkle.verifyConsistency(oldSize: 0, newSize: 5, oldRoot: [], newRoot: try tree.root(size: 5), proof: []))
+        #expect(
+            Merkle.verifyConsistency(oldSize: 0, newSize: 5, oldRoot: [], newRoot: try tree.root(size: 5), proof: []))
         #expect(!Merkle.verifyConsistency(oldSize: 6, newSize: 5, oldRoot: [], newRoot: [], proof: []))
     }
 
@@ -139,12 +142,15 @@ struct SignedNoteTests {
     @Test func keyIDsAndVerifierKeysFollowSignedNote() throws {
         let key = SigningKey.generate()
         let note = try NoteKey(name: "example.com/log", publicKey: key.publicKey)
-        let expected = Array(SHA256.hash(data: Array("example.com/log".utf8) + [0x0A, 0x01] + Array(key.publicKey.raw)))
+        let expected = Array(
+            SHA256.hash(data: Array("example.com/log".utf8) + [0x0A, 0x01] + Array(key.publicKey.raw)))
         #expect(note.keyID == Array(expected.prefix(4)))
         let parsed = try NoteKey.parse(vkey: note.vkey)
         #expect(parsed.name == "example.com/log" && parsed.publicKey == key.publicKey)
         #expect(note.vkey.hasPrefix("example.com/log+" + Digest.hex(note.keyID) + "+"))
-        #expect(throws: NoteError.self) { try NoteKey.parse(vkey: "example.com/log+00000000+" + note.vkey.split(separator: "+")[2]) }
+        #expect(throws: NoteError.self) {
+            try NoteKey.parse(vkey: "example.com/log+00000000+" + note.vkey.split(separator: "+")[2])
+        }
         #expect(throws: NoteError.self) { try NoteKey(name: "has space", publicKey: key.publicKey) }
         #expect(throws: NoteError.self) { try NoteKey(name: "a+b", publicKey: key.publicKey) }
     }
@@ -170,7 +176,8 @@ struct SignedNoteTests {
         let witness = SigningKey.generate()
         var signed = SignedCheckpoint.sign(
             Checkpoint(origin: "example.com/log", size: 3, rootHash: leaves(1)[0]), key: log)
-        let cosignature = try Cosignature.sign(signed.note.text, name: "example.com/w1", key: witness, time: 1_679_315_147)
+        let cosignature = try Cosignature.sign(
+            signed.note.text, name: "example.com/w1", key: witness, time: 1_679_315_147)
         #expect(cosignature.signature.count == 72)
         #expect(Array(cosignature.signature.prefix(8)) == [0, 0, 0, 0, 0x64, 0x18, 0x50, 0xCB])
         let message = Data("cosignature/v1\ntime 1679315147\n\(signed.note.text)".utf8)
@@ -178,7 +185,8 @@ struct SignedNoteTests {
         #expect(
             cosignature.keyID
                 == Array(
-                    SHA256.hash(data: Array("example.com/w1".utf8) + [0x0A, 0x04] + Array(witness.publicKey.raw)).prefix(4)))
+                    SHA256.hash(data: Array("example.com/w1".utf8) + [0x0A, 0x04] + Array(witness.publicKey.raw))
+                        .prefix(4)))
         signed.add([cosignature])
         let parsed = try SignedCheckpoint.parse(signed.note.serialized)
         #expect(Cosignature.verified(in: parsed.note, publicKey: witness.publicKey)?.time == 1_679_315_147)
