@@ -201,6 +201,8 @@ public final class Checkpointer: @unchecked Sendable {
     /// Another process appended: read the store before the next checkpoint.
     private var behind = false
     private var lastReport: String?
+    /// Why this ledger cannot be checkpointed, once known.
+    private var unusable: LedgerError?
     private let queue = DispatchQueue(label: "countersign.checkpointer")
 
     public init(
@@ -242,7 +244,10 @@ public final class Checkpointer: @unchecked Sendable {
         }
         if let delay {
             queue.asyncAfter(deadline: .now() + delay) { [self] in
-                lock.withLock { scheduled = false }
+                lock.withLock {
+                    scheduled = false
+                    lastWrite = Date()  // an attempt, even a failed one, waits out the interval
+                }
                 do { _ = try write() } catch { reportOnce("countersign: checkpoint: \(error)") }
             }
         }
@@ -271,8 +276,16 @@ public final class Checkpointer: @unchecked Sendable {
     /// Brings the tree up to date with the store and returns its size. The store is read outside the
     /// lock, so commits never wait for it (the first load of a large ledger takes a moment).
     private func catchUp() throws -> (size: Int, origin: String?) {
+        if let unusable = lock.withLock({ unusable }) { throw unusable }
         if lock.withLock({ tree == nil || rescan }) {
-            let loaded = try LedgerLog.load(store)
+            let loaded: (tree: MerkleTree, origin: String?)
+            do {
+                loaded = try LedgerLog.load(store)
+            } catch {
+                // A pruned or broken ledger stays so: do not read it again every second.
+                if let structural = error as? LedgerError { lock.withLock { unusable = structural } }
+                throw error
+            }
             lock.withLock {
                 tree = loaded.tree
                 origin = loaded.origin

@@ -39,7 +39,7 @@ func leaves(_ n: Int) -> [[UInt8]] { (0..<n).map { Merkle.leafHash(Array("leaf \
 
 @Suite("RFC 6962 Merkle tree")
 struct MerkleTreeTests {
-    @Test func hashesFollowRFC6962() {
+    @Test func hashesFollowRFC6962() throws {
         // The empty tree's root is SHA-256 of the empty string (RFC 6962 §2.1).
         #expect(Digest.hex(Merkle.emptyRoot) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         // A leaf is SHA-256(0x00 ‖ data): for empty data, SHA-256 of the single byte 0x00.
