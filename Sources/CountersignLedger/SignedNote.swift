@@ -125,7 +125,8 @@ public struct NoteKey: Sendable {
     }
 
     public static func parse(vkey: String) throws(NoteError) -> NoteKey {
-        let parts = vkey.split(separator: "+", omittingEmptySubsequences: false)
+        // The name and the hex key ID hold no '+'; the base64 key may.
+        let parts = vkey.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, let blob = Data(base64Encoded: String(parts[2])), blob.count == 33,
             blob.first == ed25519, let publicKey = try? PublicKey(hex: Digest.hex(blob.dropFirst()))
         else { throw NoteError("'\(vkey)' is not an Ed25519 verifier key <name>+<hex id>+<base64 key>") }
