@@ -92,6 +92,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // Witness: a tlog-witness server that cosigns the ledger's checkpoints, and the client the writer
+        // submits them with (networking kept out of the ledger, which the slim hook loads).
+        .target(
+            name: "CountersignWitness",
+            dependencies: [
+                "CountersignLedger", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Reports: timeline, Markdown, the self-contained HTML viewer, replay under another policy.
         .target(
             name: "CountersignReports",
@@ -103,6 +112,7 @@ let package = Package(
             dependencies: [
                 "CountersignCore", "CountersignPolicy", "CountersignProvenance", "CountersignLedger", "CountersignGate",
                 "CountersignReports", "CountersignHooks", "CountersignMCP", "CountersignServer", "CountersignRemote",
+                "CountersignWitness",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -4,6 +4,7 @@ import CountersignGate
 import CountersignLedger
 import CountersignPolicy
 import CountersignRemote
+import CountersignWitness
 import Foundation
 
 struct LedgerOptions: ParsableArguments {
@@ -52,6 +53,38 @@ struct LedgerOptions: ParsableArguments {
 }
 
 extension SyncMode: ExpressibleByArgument {}
+
+/// `--witness URL… --no-checkpoints`: the signed Merkle checkpoints a long-running writer makes.
+struct CheckpointOptions: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Submit the ledger's checkpoints to this tlog-witness (repeatable; also COUNTERSIGN_WITNESSES, comma-separated).",
+            valueName: "url"))
+    var witness: [String] = []
+
+    @Flag(name: .long, help: "Do not write signed Merkle checkpoints beside the ledger (<ledger>.checkpoint).")
+    var noCheckpoints = false
+
+    /// The witnesses named by --witness and COUNTERSIGN_WITNESSES.
+    var witnessURLs: [String] {
+        let configured = (ProcessInfo.processInfo.environment["COUNTERSIGN_WITNESSES"] ?? "")
+            .split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+        return witness + configured
+    }
+
+    /// A writer that checkpoints after commits (at most once a second, and on `close`) unless
+    /// --no-checkpoints, and submits each checkpoint to the configured witnesses.
+    func writer(_ ledger: LedgerOptions) throws -> LedgerWriter {
+        let store = try ledger.openStore()
+        let sealer = try ledger.sealer()
+        guard !noCheckpoints else { return LedgerWriter(store: store, sealer: sealer) }
+        let cosigners: [any Cosigner] = try witnessURLs.map { try WitnessClient(parsing: $0) }
+        let checkpointer = Checkpointer(
+            store: store, key: sealer.key, cosigners: cosigners, report: { Terminal.error($0) })
+        return LedgerWriter(store: store, sealer: sealer, checkpointer: checkpointer)
+    }
+}
 
 /// Opens an existing ledger for reading; never creates one by accident.
 func openExisting(_ path: String) throws -> any ReceiptStore {

@@ -34,7 +34,8 @@ public struct CountersignCommand: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, PolicyCommand.self, ReceiptsCommand.self, VerifyCommand.self, ReplayCommand.self,
             KeysCommand.self, LedgerCommand.self, HookCommand.self, InstallCommand.self, UninstallCommand.self,
-            MCPCommand.self, ServeCommand.self, HostileMCPServerCommand.self,
+            MCPCommand.self, ServeCommand.self, HostileMCPServerCommand.self, CheckpointCommand.self,
+            ProveCommand.self, WitnessCommand.self,
         ]
     )
 

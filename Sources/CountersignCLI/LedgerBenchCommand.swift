@@ -19,6 +19,7 @@ struct LedgerBenchCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var ledger: LedgerOptions
+    @OptionGroup var checkpoints: CheckpointOptions
     @Option(name: .long, help: "How many decisions.") var count = 10_000
     @Option(name: .long, help: "Concurrent callers (1: strictly one after another).") var concurrency = 1
     @Option(name: .long, help: ArgumentHelp("Decide under this policy (default: allow everything).", valueName: "file"))
@@ -35,7 +36,7 @@ struct LedgerBenchCommand: AsyncParsableCommand {
             let loaded =
                 try policy.map { try Policy.load(path: $0) }
                 ?? Policy.parse("default_decision: allow\n", path: "<allow-all>")
-            let writer = LedgerWriter(store: try ledger.openStore(), sealer: try ledger.sealer())
+            let writer = try checkpoints.writer(ledger)
             let gate = Gate(policy: loaded, writer: writer)
             let process = ProcessInfo.processInfo.processIdentifier
             func envelope(_ i: Int) -> ActionEnvelope {
@@ -65,6 +66,7 @@ struct LedgerBenchCommand: AsyncParsableCommand {
                     }
                 }
             }
+            await writer.close()  // the last checkpoint, after the measured run
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let rate = Double(count) / seconds
             // One trace (4 receipts) out of everything in the ledger, in process.
@@ -91,6 +93,7 @@ struct LedgerBenchCommand: AsyncParsableCommand {
                         "concurrency": .int(Int64(concurrency)), "sync": .string(ledger.sync.rawValue),
                         "ledger": .string(ledger.ledgerPath), "failures": .int(Int64(failures)),
                         "trace_query_ms": .double(lookupMs), "trace_query_receipts": .int(Int64(found)),
+                        "checkpoints": .bool(!checkpoints.noCheckpoints),
                     ]))
             }
             if failures > 0 { throw CLIError("\(failures) decisions were not recorded") }

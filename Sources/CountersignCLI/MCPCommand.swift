@@ -49,6 +49,7 @@ struct MCPProxyCommand: AsyncParsableCommand {
                 + "basename). What the server calls itself is recorded, never trusted.", valueName: "name"))
     var name: String?
     @OptionGroup var ledger: LedgerOptions
+    @OptionGroup var checkpoints: CheckpointOptions
     @Option(name: .long, help: "auto, elicitation, tty, web (needs --approval-server), auto-approve or auto-deny.")
     var approval: ApprovalMode = .auto
     @OptionGroup var approvalServer: ApprovalServerOptions
@@ -97,7 +98,7 @@ struct MCPProxyCommand: AsyncParsableCommand {
         var status: Int32 = 0
         try await reportingErrorsAsync {
             let loaded = try Policy.load(path: policy ?? StateDirectory.path + "/policy.yaml")
-            let writer = LedgerWriter(store: try ledger.openStore(), sealer: try ledger.sealer())
+            let writer = try checkpoints.writer(ledger)
             let gate = Gate(
                 policy: loaded, writer: writer, sessions: MemorySessionStore(),
                 defaultApprovalTimeout: DurationText.seconds(approvalTimeout)!)
@@ -110,6 +111,7 @@ struct MCPProxyCommand: AsyncParsableCommand {
             status = try await StdioProxy.run(
                 gate: gate, options: options, pins: pinStore, allowEnvironment: allowEnv,
                 paths: .init(serverLog: directory + "/mcp-server.log", proxyLog: directory + "/mcp-proxy.log"))
+            await writer.close()
         }
         if status != 0 { throw ExitCode(status) }
     }

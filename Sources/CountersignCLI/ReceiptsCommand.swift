@@ -93,16 +93,42 @@ struct ReceiptsCommand: ParsableCommand {
                     HTMLViewer.render(title: "Countersign receipts", receipts: receipts, subtitle: path), to: output)
             case .bundle:
                 let resolved = try KeyResolver.resolve(explicitPath: key, stateDirectory: StateDirectory.path)
+                var files = ["report.md": Render.markdown(receipts), "timeline.txt": Render.timeline(receipts)]
+                files.merge(try merkleEvidence(receipts, store: store, ledger: path, key: resolved.key)) { a, _ in a }
                 try AuditBundle.export(
-                    receipts, to: output!, source: path, query: filters.json,
-                    reports: ["report.md": Render.markdown(receipts), "timeline.txt": Render.timeline(receipts)],
-                    key: resolved.key)
+                    receipts, to: output!, source: path, query: filters.json, reports: files, key: resolved.key)
                 Terminal.error(
                     "wrote bundle \(output!) (\(receipts.count) receipts); check it with: countersign verify \(output!)"
                 )
             }
         }
     }
+}
+
+/// The bundle's checkpoint and inclusion proofs: the latest checkpoint beside the ledger when it covers
+/// every selected receipt (it keeps its witness cosignatures), else a fresh one signed by `key`.
+func merkleEvidence(
+    _ receipts: [Receipt], store: any ReceiptStore, ledger: String, key: SigningKey
+) throws -> [String: String] {
+    let loaded: (tree: MerkleTree, origin: String?)
+    do {
+        loaded = try LedgerLog.load(store)
+    } catch {
+        Terminal.error("countersign: the bundle carries no Merkle evidence: \(error)")
+        return [:]
+    }
+    let tree = loaded.tree
+    guard let origin = loaded.origin, tree.size > 0 else { return [:] }
+    let lastSeq = receipts.map(\.seq).max() ?? 0
+    var checkpoint = SignedCheckpoint.sign(
+        Checkpoint(origin: origin, size: tree.size, rootHash: try tree.root()), key: key)
+    if let latest = try? SignedCheckpoint.read(LedgerLog.checkpointPath(forLedger: ledger)),
+        latest.checkpoint.size >= Int(lastSeq),
+        LedgerLog.problems(extending: latest.checkpoint, tree: tree, origin: origin).isEmpty
+    {
+        checkpoint = latest
+    }
+    return try AuditBundle.evidence(for: receipts, tree: tree, checkpoint: checkpoint)
 }
 
 struct VerifyCommand: ParsableCommand {
@@ -131,6 +157,58 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .long, help: "text or json") var format: OutputFormat = .text
     @Flag(name: .long, help: "Check hashes and links only, not signatures (for measuring; does not authenticate).")
     var chainOnly = false
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A checkpoint the ledger must extend (signed note); fails on truncation, rewrite or fork.",
+            valueName: "file"))
+    var checkpoint: String?
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A witness public key (hex) that must have cosigned the checkpoint; repeatable.", valueName: "hex"))
+    var witness: [String] = []
+    @Option(name: .long, help: "How many of the --witness keys must have cosigned (default: all).")
+    var witnessQuorum: Int?
+
+    func validate() throws {
+        if let witnessQuorum, witnessQuorum < 1 || witnessQuorum > witness.count {
+            throw ValidationError("--witness-quorum must be between 1 and the number of --witness keys")
+        }
+    }
+
+    /// Checks the ledger against a checkpoint (--checkpoint, else with --witness the one beside it).
+    func anchor(_ report: inout VerificationReport, store: any ReceiptStore, path: String, trust: TrustedSigners) throws
+    {
+        let witnesses = try witness.map { try PublicKey(hex: $0) }
+        guard checkpoint != nil || !witnesses.isEmpty else { return }
+        let file = checkpoint ?? LedgerLog.checkpointPath(forLedger: path)
+        guard FileManager.default.fileExists(atPath: file) else {
+            report.fail("no checkpoint at \(file): cosignatures need one (countersign checkpoint --witness URL)")
+            return
+        }
+        let signed = try SignedCheckpoint.read(file)
+        var logKeys = Array(trust.keys.values)
+        if trust.isEmpty {
+            // Unpinned: the keys the ledger's own receipts name.
+            var first = ReceiptQuery()
+            first.limit = 1
+            var last = first
+            last.descending = true
+            for receipt in try store.query(first) + store.query(last) {
+                if let hex = receipt.body["signer_public_key"]?.stringValue, let key = try? PublicKey(hex: hex) {
+                    logKeys.append(key)
+                }
+            }
+        }
+        do {
+            let (tree, origin) = try LedgerLog.load(store)
+            AnchorCheck(checkpoint: signed, logKeys: logKeys, witnesses: witnesses, quorum: witnessQuorum)
+                .apply(to: &report, tree: tree, origin: origin, given: checkpoint != nil)
+        } catch {
+            report.fail("\(error)")
+        }
+    }
 
     func trust() throws -> TrustedSigners {
         var trust = TrustedSigners()
@@ -152,9 +230,18 @@ struct VerifyCommand: ParsableCommand {
             let trust = try trust()
             let report: VerificationReport
             if AuditBundle.isBundle(path) {
-                report = AuditBundle.verify(path, trust: trust)
+                if checkpoint != nil {
+                    throw CLIError("--checkpoint applies to ledgers; a bundle carries its own checkpoint")
+                }
+                let witnesses = try witness.map { try PublicKey(hex: $0) }
+                report = AuditBundle.verify(
+                    path, trust: trust,
+                    anchor: witnesses.isEmpty ? nil : (witnesses: witnesses, quorum: witnessQuorum ?? witnesses.count))
             } else {
-                report = try openExisting(path).verify(trust: trust, checkSignatures: !chainOnly)
+                let store = try openExisting(path)
+                var checked = try store.verify(trust: trust, checkSignatures: !chainOnly)
+                try anchor(&checked, store: store, path: path, trust: trust)
+                report = checked
             }
             switch format {
             case .json: try Terminal.write(Terminal.prettyJSON(report.json))
@@ -180,9 +267,16 @@ struct VerifyCommand: ParsableCommand {
                 "pruned: seq \(p.from)…\(p.to) (\(p.count) receipts), recorded by checkpoint #\(p.checkpointSeq)")
         }
         for (name, ok) in report.bundleFiles { lines.append("file \(name): \(ok ? "ok" : "CHANGED")") }
+        if let proofs = report.inclusionProofsVerified {
+            lines.append(
+                "inclusion proofs: \(proofs) of \(report.receipts) verified against checkpoint \(report.checkpointSize ?? 0)"
+            )
+        }
+        lines.append("assurance: \(report.assuranceLine)")
         if let first = report.firstFailure {
             let which =
-                first.seq.map { "receipt #\($0)" } ?? (first.position > 0 ? "record \(first.position)" : "bundle")
+                first.seq.map { "receipt #\($0)" }
+                ?? (first.position > 0 ? "record \(first.position)" : report.kind == "bundle" ? "bundle" : "ledger")
             lines.append("first problem: \(which)\(first.receiptID.map { " (\($0))" } ?? ""): \(first.reason)")
             for other in report.failures.sorted(by: { $0.position < $1.position }).dropFirst().prefix(9) {
                 lines.append("  also: \(other.seq.map { "#\($0)" } ?? "-"): \(other.reason)")

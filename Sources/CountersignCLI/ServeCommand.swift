@@ -32,6 +32,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The policy (default .countersign/policy.yaml).", valueName: "file"))
     var policy: String?
     @OptionGroup var ledger: LedgerOptions
+    @OptionGroup var checkpoints: CheckpointOptions
     @Option(name: .long, help: ArgumentHelp("Reviewers and their token variables (YAML).", valueName: "file"))
     var reviewers: String?
     @Option(name: .long, help: ArgumentHelp("Address to listen on.", valueName: "host:port"))
@@ -63,7 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
                 apiToken = value
             }
             let loaded = try Policy.load(path: policy ?? StateDirectory.path + "/policy.yaml")
-            let writer = LedgerWriter(store: try ledger.openStore(), sealer: try ledger.sealer())
+            let writer = try checkpoints.writer(ledger)
             let store = try SessionStore(path: sessions ?? StateDirectory.path + "/sessions.sqlite")
             let gate = Gate(policy: loaded, writer: writer, sessions: store)
             let server = try CountersignServer(
@@ -82,6 +83,7 @@ struct ServeCommand: AsyncParsableCommand {
                     + "\(reviewerCount) reviewer(s)\n"
                 FileHandle.standardOutput.write(Data(line.utf8))
             }
+            await writer.close()
             print("countersign serve: stopped; every receipt is committed")
         }
     }

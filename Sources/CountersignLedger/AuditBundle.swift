@@ -10,6 +10,39 @@ public enum AuditBundle {
     public static let format = "countersign.bundle.v1"
     public static let receiptsFile = "receipts.jsonl"
     public static let manifestFile = "manifest.json"
+    /// The Merkle evidence a bundle carries (docs/receipts.md, *Bundles*): the signed checkpoint and one
+    /// RFC 6962 inclusion proof per receipt against it.
+    public static let checkpointFile = "checkpoint"
+    public static let proofsFile = "inclusion-proofs.json"
+
+    /// The evidence files for `receipts` from the ledger's tree: each receipt's inclusion proof against
+    /// `checkpoint` (which must cover them all and be the tree's own root at its size).
+    public static func evidence(
+        for receipts: [Receipt], tree: MerkleTree, checkpoint: SignedCheckpoint
+    ) throws -> [String: String] {
+        let size = checkpoint.checkpoint.size
+        guard try tree.root(size: size) == checkpoint.checkpoint.rootHash else {
+            throw LedgerError("the ledger does not extend its checkpoint; run 'countersign verify'")
+        }
+        var proofs: [JSONValue] = []
+        for receipt in receipts {
+            let index = Int(receipt.seq) - 1
+            guard index >= 0, index < size else {
+                throw LedgerError("receipt \(receipt.seq) is not covered by checkpoint \(size)")
+            }
+            let path = try tree.inclusionProof(index: index, size: size)
+            proofs.append(
+                .object([
+                    "seq": .int(receipt.seq), "leaf_index": .int(Int64(index)),
+                    "hashes": .array(path.map { .string(Digest.hex($0)) }),
+                ]))
+        }
+        let document: JSONValue = .object([
+            "tree_size": .int(Int64(size)), "root_hash": .string(Digest.hex(checkpoint.checkpoint.rootHash)),
+            "proofs": .array(proofs),
+        ])
+        return [checkpointFile: checkpoint.note.serialized, proofsFile: CanonicalJSON.string(document) + "\n"]
+    }
 
     /// Writes the bundle; `reports` are extra files (name → text), e.g. report.md and timeline.txt.
     public static func export(
@@ -18,6 +51,7 @@ public enum AuditBundle {
     ) throws {
         let url = URL(fileURLWithPath: directory)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try clearPreviousBundle(at: url)
         var files = reports
         files[receiptsFile] = receipts.map { $0.canonicalText + "\n" }.joined()
         var hashes: [String: JSONValue] = [:]
@@ -38,13 +72,34 @@ public enum AuditBundle {
             .write(to: url.appendingPathComponent(manifestFile), options: .atomic)
     }
 
+    /// A bundle holds exactly what its manifest lists, so it is written into an empty directory or over a
+    /// previous bundle (whose listed files are removed first); anything else is refused.
+    static func clearPreviousBundle(at url: URL) throws {
+        let present = try FileManager.default.contentsOfDirectory(atPath: url.path)
+        guard !present.isEmpty else { return }
+        let manifestURL = url.appendingPathComponent(manifestFile)
+        guard present.contains(manifestFile), let data = FileManager.default.contents(atPath: manifestURL.path),
+            let old = try? JSONValue.parse(data)
+        else {
+            throw LedgerError(
+                "\(url.path) is not empty and holds no bundle: write a bundle into a new or empty directory")
+        }
+        for name in (old["files"]?.objectValue ?? [:]).keys where !name.contains("/") && name != ".." {
+            try? FileManager.default.removeItem(at: url.appendingPathComponent(name))
+        }
+        try FileManager.default.removeItem(at: manifestURL)
+    }
+
     public static func isBundle(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
         if path.hasSuffix(manifestFile) { return true }
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
-    public static func verify(_ path: String, trust: TrustedSigners) -> VerificationReport {
+    /// `anchor`: witnesses (and quorum) whose cosignatures the bundle's checkpoint must carry.
+    public static func verify(
+        _ path: String, trust: TrustedSigners, anchor: (witnesses: [PublicKey], quorum: Int)? = nil
+    ) -> VerificationReport {
         let directory =
             path.hasSuffix(manifestFile)
             ? URL(fileURLWithPath: path).deletingLastPathComponent() : URL(fileURLWithPath: path)
@@ -102,13 +157,26 @@ public enum AuditBundle {
                         reason: fileData == nil ? "\(name) is missing" : "\(name) was changed after export"))
             }
         }
+        // A bundle holds exactly what its manifest names: anything else was planted.
+        let listedFiles = Set((manifest["files"]?.objectValue ?? [:]).keys).union([manifestFile])
+        let present = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        for name in present.sorted() where !listedFiles.contains(name) {
+            report.failures.append(
+                .init(
+                    position: 0, seq: nil, receiptID: nil,
+                    reason: "\(name) is not listed in the manifest (added after export)"))
+        }
         // The receipts themselves: hashes, signatures, order, and exactly the listed set.
         var verifier = ChainVerifier(source: directory.path, kind: "bundle", trust: trust, contiguous: false)
         let store = try? JSONLStore(path: directory.appendingPathComponent(receiptsFile).path)
         var listed: [JSONValue] = []
+        var bundled: [Receipt] = []
         try? store?.scan { record in
             verifier.add(record)
-            if let r = record.receipt { listed.append(.array([.int(r.seq), .string(r.hash)])) }
+            if let r = record.receipt {
+                listed.append(.array([.int(r.seq), .string(r.hash)]))
+                bundled.append(r)
+            }
         }
         let chain = verifier.finish()
         report.receipts = chain.receipts
@@ -120,6 +188,16 @@ public enum AuditBundle {
         report.trust = chain.trust
         report.warnings += chain.warnings
         report.failures += chain.failures
+        if manifest["files"]?[checkpointFile] != nil {
+            checkEvidence(
+                in: directory, receipts: bundled, manifestSigner: manifest["signer_public_key"]?.stringValue,
+                trust: trust, anchor: anchor, report: &report)
+        } else if anchor != nil {
+            report.failures.append(
+                .init(
+                    position: 0, seq: nil, receiptID: nil,
+                    reason: "the bundle carries no checkpoint, so no witness cosignature can be checked"))
+        }
         if listed != (manifest["receipts"]?.arrayValue ?? []) {
             report.failures.append(
                 .init(
@@ -127,5 +205,63 @@ public enum AuditBundle {
                     reason: "the receipts differ from the manifest's list (added, removed or reordered)"))
         }
         return report
+    }
+
+    /// The checkpoint's log signature (by a trusted signer, or by the bundle's signers when unpinned) and
+    /// every receipt's inclusion proof against it.
+    static func checkEvidence(
+        in directory: URL, receipts: [Receipt], manifestSigner: String?, trust: TrustedSigners,
+        anchor: (witnesses: [PublicKey], quorum: Int)?, report: inout VerificationReport
+    ) {
+        func fail(_ reason: String) {
+            report.failures.append(.init(position: 0, seq: nil, receiptID: nil, reason: reason))
+        }
+        let signed: SignedCheckpoint
+        do {
+            signed = try SignedCheckpoint.read(directory.appendingPathComponent(checkpointFile).path)
+        } catch {
+            return fail("the bundle's checkpoint is unreadable: \(error)")
+        }
+        var logKeys = Array(trust.keys.values)
+        if trust.isEmpty {
+            var seen = Set<String>()
+            for hex in receipts.compactMap({ $0.body["signer_public_key"]?.stringValue })
+                + [manifestSigner].compactMap({ $0 })
+            where seen.insert(hex).inserted {
+                if let key = try? PublicKey(hex: hex) { logKeys.append(key) }
+            }
+        }
+        AnchorCheck(
+            checkpoint: signed, logKeys: logKeys, witnesses: anchor?.witnesses ?? [], quorum: anchor?.quorum ?? 0
+        ).apply(to: &report, tree: nil, origin: nil)
+        guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent(proofsFile).path),
+            let document = try? JSONValue.parse(data), let entries = document["proofs"]?.arrayValue,
+            case .int(let size)? = document["tree_size"], Int(size) == signed.checkpoint.size
+        else {
+            return fail("\(proofsFile) is missing, unreadable or for another tree size than the checkpoint's")
+        }
+        var proofs: [Int64: [[UInt8]]] = [:]
+        for entry in entries {
+            guard case .int(let seq)? = entry["seq"], let hashes = entry["hashes"]?.arrayValue else { continue }
+            let decoded = hashes.compactMap { $0.stringValue.flatMap(Hex.decode).map { Array($0) } }
+            if decoded.count == hashes.count { proofs[seq] = decoded }
+        }
+        var verified = 0
+        for receipt in receipts {
+            guard let proof = proofs[receipt.seq] else {
+                fail("receipt #\(receipt.seq) has no inclusion proof")
+                continue
+            }
+            guard let leaf = Merkle.receiptLeaf(receipt.hash),
+                Merkle.verifyInclusion(
+                    leafHash: leaf, index: Int(receipt.seq) - 1, size: signed.checkpoint.size, proof: proof,
+                    root: signed.checkpoint.rootHash)
+            else {
+                fail("receipt #\(receipt.seq)'s inclusion proof does not lead to the checkpoint's root")
+                continue
+            }
+            verified += 1
+        }
+        report.inclusionProofsVerified = verified
     }
 }

@@ -13,10 +13,19 @@ public final class LedgerWriter: @unchecked Sendable {
     private var pending: [(drafts: [ReceiptDraft], done: @Sendable (Result<[Receipt], any Error>) -> Void)] = []
     private var draining = false
     private let queue = DispatchQueue(label: "countersign.ledger-writer")
+    /// Makes signed Merkle checkpoints after commits (docs/receipts.md, *Checkpoints*), when set.
+    public let checkpointer: Checkpointer?
 
-    public init(store: any ReceiptStore, sealer: Sealer) {
+    public init(store: any ReceiptStore, sealer: Sealer, checkpointer: Checkpointer? = nil) {
         self.store = store
         self.sealer = sealer
+        self.checkpointer = checkpointer
+    }
+
+    /// Commits what is pending and writes a last checkpoint: call before the process ends.
+    public func close() async {
+        await flush()
+        checkpointer?.finish()
     }
 
     public func append(_ drafts: [ReceiptDraft]) async throws -> [Receipt] {
@@ -24,7 +33,9 @@ public final class LedgerWriter: @unchecked Sendable {
         // Fast path: nobody else is writing, so commit on this thread (no hop to the writer queue).
         if claimIdleWriter() {
             defer { finishInlineAppend() }
-            return try store.append(drafts, sealer: sealer)
+            let receipts = try store.append(drafts, sealer: sealer)
+            checkpointer?.committed(receipts)
+            return receipts
         }
         return try await withCheckedThrowingContinuation { continuation in
             enqueue(drafts) { continuation.resume(with: $0) }
@@ -88,6 +99,7 @@ public final class LedgerWriter: @unchecked Sendable {
             do {
                 let drafts = batch.flatMap(\.drafts)
                 let receipts = drafts.isEmpty ? [] : try store.append(drafts, sealer: sealer)
+                checkpointer?.committed(receipts)
                 var offset = 0
                 for item in batch {
                     item.done(.success(Array(receipts[offset..<(offset + item.drafts.count)])))

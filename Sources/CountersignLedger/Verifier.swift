@@ -66,6 +66,16 @@ public struct VerificationReport: Sendable {
     public var failures: [Failure] = []
     public var warnings: [String] = []
     public var bundleFiles: [(name: String, valid: Bool)] = []
+    /// Set when a checkpoint was checked (an anchor, or a bundle's own).
+    public var checkpointSize: Int?
+    /// A checkpoint given by the verifier was checked: the ledger must extend it.
+    public var anchorChecked = false
+    public var checkpointOrigin: String?
+    public var witnessesCosigned = 0
+    public var witnessesTotal = 0
+    public var witnessQuorum: Int?
+    /// Bundles: receipts whose inclusion proof against the bundle's checkpoint verified.
+    public var inclusionProofsVerified: Int?
 
     public var valid: Bool { failures.isEmpty }
     public var firstFailure: Failure? { failures.min { $0.position < $1.position } }
@@ -92,6 +102,19 @@ public struct VerificationReport: Sendable {
                     ])
                 }),
         ]
+        object["assurance"] = .string(assurance)
+        if let checkpointSize {
+            object["checkpoint"] = .object([
+                "size": .int(Int64(checkpointSize)), "origin": checkpointOrigin.map(JSONValue.string) ?? .null,
+            ])
+        }
+        if witnessQuorum != nil || witnessesTotal > 0 {
+            object["witnesses"] = .object([
+                "cosigned": .int(Int64(witnessesCosigned)), "total": .int(Int64(witnessesTotal)),
+                "quorum": .int(Int64(witnessQuorum ?? 0)),
+            ])
+        }
+        if let inclusionProofsVerified { object["inclusion_proofs_verified"] = .int(Int64(inclusionProofsVerified)) }
         if !bundleFiles.isEmpty {
             object["bundle_files"] = .object(
                 Dictionary(uniqueKeysWithValues: bundleFiles.map { ($0.name, JSONValue.bool($0.valid)) }))
