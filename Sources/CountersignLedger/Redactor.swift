@@ -33,7 +33,7 @@ public struct Redactor: @unchecked Sendable {
                 "$1$2$3$4[REDACTED]",
                 ["authorization", "cookie"]
             ),
-                        // A credential after an HTTP auth scheme (`Basic` capitalised, so the word in prose is left alone).
+            // A credential after an HTTP auth scheme (`Basic` capitalised, so the word in prose is left alone).
             (
                 "\\b([Bb]earer|BEARER|Basic|BASIC)\\s+[A-Za-z0-9._~+/=-]{8,}", "$1 [REDACTED]",
                 ["bearer", "basic"]
@@ -86,8 +86,10 @@ public struct Redactor: @unchecked Sendable {
         let lower = key.lowercased()
         if secretKeys.contains(lower) { return true }
         let squeezed = lower.filter { $0 != "_" && $0 != "-" }
-        return ["password", "passwd", "secret", "token", "apikey", "accesskey", "secretkey", "accountkey",
-                "privatekey", "credential", "credentials", "passphrase"].contains { squeezed.hasSuffix($0) }
+        return [
+            "password", "passwd", "secret", "token", "apikey", "accesskey", "secretkey", "accountkey",
+            "privatekey", "credential", "credentials", "passphrase",
+        ].contains { squeezed.hasSuffix($0) }
     }
 
     public func redact(_ text: String) -> String {
