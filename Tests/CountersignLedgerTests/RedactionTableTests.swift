@@ -12,15 +12,22 @@ struct RedactionTableTests {
         ("command-line flag", "mysql --password hunter2xyz -h db", "hunter2xyz", "mysql"),
         ("flag with equals", "tool --api-key=abcd1234efgh --verbose", "abcd1234efgh", "--verbose"),
         ("JSON inside a string", #"{\"user\": \"bob\", \"password\": \"hunter2xyz\"}"#, "hunter2xyz", "bob"),
-        ("AWS secret access key field", #"{"SecretAccessKey":"wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"}"#, "wJalrXUtnFEMI", "SecretAccessKey"),
-        ("Authorization Token header", "Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", "9944b09199c6", "Authorization"),
+        (
+            "AWS secret access key field", #"{"SecretAccessKey":"wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY"}"#,
+            "wJalrXUtnFEMI", "SecretAccessKey"
+        ),
+        (
+            "Authorization Token header", "Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b",
+            "9944b09199c6", "Authorization"
+        ),
         ("Cookie header", "Cookie: session=abc123def456; theme=dark", "abc123def456", "Cookie"),
         ("Set-Cookie header", "Set-Cookie: sid=31d4d96e407aad42; Path=/", "31d4d96e407aad42", "Set-Cookie"),
         ("Stripe live key", "charge with sk_live_4eC39HqLyjWDarjtT1zdp7dc now", "4eC39HqLyjWDarjtT1zdp7dc", "charge"),
         ("Stripe restricted key", "rk_test_51HxExampleKey000111", "51HxExampleKey000111", ""),
         (
             "PGP private key block",
-            "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF0AAAAB\n-----END PGP PRIVATE KEY BLOCK-----", "lQOYBF0AAAAB", "",
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF0AAAAB\n-----END PGP PRIVATE KEY BLOCK-----", "lQOYBF0AAAAB",
+            "",
         ),
         ("Slack app token", "token xapp-1-A0123456789-1234567890123-abcdef", "A0123456789-1234567890123", ""),
         (
@@ -31,12 +38,18 @@ struct RedactionTableTests {
         ("GitLab token", "glpat-xxxxxxxxxxxxxxxxxxxx1 here", "xxxxxxxxxxxxxxxxxxxx1", "here"),
         ("npm token", "npm_abcdefghijklmnopqrstuvwxyz0123456789", "abcdefghijklmnop", ""),
         ("Hugging Face token", "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH", "abcdefghijklmnop", ""),
-        ("SendGrid key", "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "abcdefghijklmnopqrstuv", ""),
+        (
+            "SendGrid key", "SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+            "abcdefghijklmnopqrstuv", ""
+        ),
         ("bearer token", "Bearer eyJhbGciOiJIUzI1NiJ9.payload", "eyJhbGciOiJIUzI1NiJ9", ""),
         ("GitHub token", "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "abcdefghijklmnopqrstuvwxyz0123", ""),
         ("AWS access key id", "AKIAIOSFODNN7EXAMPLE", "IOSFODNN7EXAMPLE", ""),
         ("OpenAI key", "sk-proj-abcdefghijklmnop1234", "abcdefghijklmnop1234", ""),
-        ("Azure account key", "DefaultEndpointsProtocol=https;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDX==;", "Eby8vdM02xNOcq", "DefaultEndpointsProtocol"),
+        (
+            "Azure account key", "DefaultEndpointsProtocol=https;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDX==;",
+            "Eby8vdM02xNOcq", "DefaultEndpointsProtocol"
+        ),
     ]
 
     @Test(arguments: cases.indices)
@@ -52,7 +65,10 @@ struct RedactionTableTests {
 
     @Test func fieldsNamedLikeSecretsAreRedactedWhole() {
         let value = Redactor().redact(
-            ["SecretAccessKey": "x1", "DB_PASSWORD": "x2", "x-api-key": "x3", "client_secret": "x4", "max_tokens": 1000])
+            [
+                "SecretAccessKey": "x1", "DB_PASSWORD": "x2", "x-api-key": "x3", "client_secret": "x4",
+                "max_tokens": 1000,
+            ])
         #expect(value["SecretAccessKey"] == .string(Redactor.marker))
         #expect(value["DB_PASSWORD"] == .string(Redactor.marker))
         #expect(value["x-api-key"] == .string(Redactor.marker))
