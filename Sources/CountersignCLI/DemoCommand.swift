@@ -65,7 +65,7 @@ struct DemoCommand: AsyncParsableCommand {
               tool: shell.exec
               # rm with a recursive and a force flag in any spelling (-rf, -Rf, -r -f, --recursive --force), by any
               # path (/bin/rm), escaped (\rm) or behind a wrapper (sudo, command, xargs, ...).
-              arg_regex: {command: "(^|[\\s;&|(`])(sudo\\s+|doas\\s+|command\\s+|exec\\s+|env\\s+|nice\\s+|nohup\\s+|time\\s+|xargs\\s+)*(\\S*/)?\\\\?['\"]?rm['\"]?(?=\\s)(?=[^;&|\\n]*\\s(-[a-zA-Z]*[rR]|--recursive\\b))(?=[^;&|\\n]*\\s(-[a-zA-Z]*f|--force\\b))"}
+              arg_regex: {command: "(^|[\\s;&|(`])(sudo\\s+|doas\\s+|command\\s+|exec\\s+|env\\s+|nice\\s+|nohup\\s+|time\\s+|xargs\\s+)*(\\S*/)?\\\\?['\"]?rm['\"]?(?=\\s)(?=[^;&|\\n]*\\s(-[a-zA-Z'\"\\\\]*[rR]|--r[a-z]*\\b))(?=[^;&|\\n]*\\s(-[a-zA-Z'\"\\\\]*f|--f[a-z]*\\b))"}
             decision: deny
             reason: Recursive deletes are denied.
 

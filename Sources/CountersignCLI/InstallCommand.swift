@@ -69,6 +69,14 @@ struct InstallCommand: ParsableCommand {
           - id: credential_commands_are_secret
             when: {surface: shell, arg_regex: {command: &credential_words "(\\.countersign/signing-key|\\.ssh|\\.aws/|\\.netrc|\\.git-credentials|\\.docker/config|\\.kube/config|\\.config/(gh|gcloud)|\\.azure/|\\.gnupg|\\.npmrc|\\.pypirc|id_rsa|id_ed25519|id_ecdsa)"}}
             output: [secret]
+          # Whatever the tool (a list of paths, a directory to search, a shell command), an argument naming a
+          # credential store or a key file is tagged by the adapter: what such a call returns is secret.
+          - id: credential_reads_are_secret
+            when: {tags_any: [credentials]}
+            output: [secret]
+          - id: secret_file_commands_are_secret
+            when: {surface: shell, tags_any: [secrets]}
+            output: [secret]
 
         rules:
           - id: destructive_commands_are_denied
@@ -77,7 +85,7 @@ struct InstallCommand: ParsableCommand {
               arg_regex:
                 command:
                   # rm with a recursive and a force flag in any spelling, by any path, escaped or behind a wrapper.
-                  - "(^|[\\s;&|(`])(sudo\\s+|doas\\s+|command\\s+|exec\\s+|env\\s+|nice\\s+|nohup\\s+|time\\s+|xargs\\s+)*(\\S*/)?\\\\?['\"]?rm['\"]?(?=\\s)(?=[^;&|\\n]*\\s(-[a-zA-Z]*[rR]|--recursive\\b))(?=[^;&|\\n]*\\s(-[a-zA-Z]*f|--force\\b))"
+                  - "(^|[\\s;&|(`])(sudo\\s+|doas\\s+|command\\s+|exec\\s+|env\\s+|nice\\s+|nohup\\s+|time\\s+|xargs\\s+)*(\\S*/)?\\\\?['\"]?rm['\"]?(?=\\s)(?=[^;&|\\n]*\\s(-[a-zA-Z'\"\\\\]*[rR]|--r[a-z]*\\b))(?=[^;&|\\n]*\\s(-[a-zA-Z'\"\\\\]*f|--f[a-z]*\\b))"
                   - "(^|[\\s;&|(`])git\\s+reset\\s+--hard\\b"
                   - "(^|[\\s;&|(`])mkfs(\\.|\\s)"
                   - "(^|[\\s;&|(`])dd\\s+[^;&|\\n]*of=/dev/"
@@ -110,12 +118,24 @@ struct InstallCommand: ParsableCommand {
                 - ".gemini/*"
                 - "*/.cursor/*"
                 - ".cursor/*"
+                # The repository's own controls: git config and hooks run code on the next git command; direnv
+                # and editors run what these files say.
+                - "*/.git/*"
+                - ".git/*"
+                - "*/.envrc"
+                - ".envrc"
+                - "*/.vscode/*"
+                - ".vscode/*"
             decision: ask
             reason: This changes Countersign's or an agent's own settings, hooks or records; a human confirms it.
           - id: credential_reads_need_a_second_key
             when: {intent: read, target_glob: *credential_stores}
             decision: ask
             reason: This reads a signing key or a credential store; a human confirms it.
+          - id: tagged_credentials_need_a_second_key
+            when: {tags_any: [credentials]}
+            decision: ask
+            reason: This names a signing key or a credential store; a human confirms it.
           - id: commands_on_controls_need_a_second_key
             when:
               surface: shell

@@ -18,11 +18,27 @@ public enum RiskTags {
             {
                 tags.formUnion(["secrets", "critical-file"])
             }
+            if credentialStores.contains(where: { lower.contains($0) }) || lower.hasSuffix("/.ssh")
+                || lower.hasSuffix("/.aws") || lower.hasSuffix("/.countersign") || lower.hasSuffix("/.gnupg")
+            {
+                tags.formUnion(["credentials", "secrets", "critical-file"])
+            }
             if lower.contains("kubectl apply") || lower.contains("terraform apply") { tags.insert("prod") }
         }
         for key in input.keys where isSecretKey(key) { tags.insert("secrets") }
         return tags
     }
+
+    /// Where keys, tokens and passwords live — the signing key, SSH, cloud and package-registry credentials,
+    /// the coding agents' own login files, process environments — matched anywhere in any argument (a path,
+    /// a list of paths, a directory, a command), so a read of one is tagged `credentials` whatever the tool.
+    public static let credentialStores: [String] = [
+        ".countersign/signing-key", "/.ssh/", ".ssh/id_", "/.aws/", ".aws/credentials", ".netrc", ".git-credentials",
+        ".config/git/credentials", ".docker/config.json", ".kube/config", ".config/gh/", ".config/gcloud/", "/.azure/",
+        "/.gnupg/", ".npmrc", ".pypirc", ".pgpass", ".vault-token", ".cargo/credentials", "credentials.tfrc.json",
+        ".claude/.credentials", ".claude.json", ".codex/auth.json", ".gemini/oauth_creds", "id_rsa", "id_ed25519",
+        "id_ecdsa", "/environ", ".bash_history", ".zsh_history",
+    ]
 
     /// Argument names that hold credentials.
     public static func isSecretKey(_ key: String) -> Bool {

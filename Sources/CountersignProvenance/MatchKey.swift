@@ -15,7 +15,8 @@ public enum MatchKey {
         var hasPercent = false
         for byte in text.utf8 {
             if byte >= 0x80 { ascii = false }
-            if byte == UInt8(ascii: "%") { hasPercent = true }
+            // `%XX`, and the `&#…;` and `\xHH`/`\uHHHH` escapes an agent can be told to use instead.
+            if byte == UInt8(ascii: "%") || byte == UInt8(ascii: "&") || byte == UInt8(ascii: "\\") { hasPercent = true }
         }
         var source = text
         if hasPercent { source = percentDecoded(source) }
@@ -40,14 +41,64 @@ public enum MatchKey {
         return String(scalars)
     }
 
-    /// `%XX` sequences decoded (twice, for a value encoded twice); invalid UTF-8 left as it was.
+    /// `%XX` sequences, HTML character references (`&#115;`, `&#x73;`) and `\xHH` / `\uHHHH` escapes
+    /// decoded, repeatedly (a value encoded several times) until nothing changes, at most eight rounds;
+    /// invalid UTF-8 left as it was.
     static func percentDecoded(_ text: String) -> String {
         var current = text
-        for _ in 0..<2 {
-            guard current.contains("%"), let decoded = decodeOnce(current), decoded != current else { break }
-            current = decoded
+        for _ in 0..<8 {
+            var next = current
+            if next.contains("%"), let decoded = decodeOnce(next) { next = decoded }
+            if next.contains("&#") || next.contains("\\x") || next.contains("\\u") { next = decodeEscapes(next) }
+            if next == current { break }
+            current = next
         }
         return current
+    }
+
+    /// `&#NNN;`, `&#xHH;`, `\xHH` and `\uHHHH` replaced by the characters they stand for.
+    static func decodeEscapes(_ text: String) -> String {
+        let scalars = Array(text.unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var i = 0
+        func number(_ from: Int, radix: Int, maxDigits: Int, terminator: Unicode.Scalar?) -> (UInt32, Int)? {
+            var j = from
+            var digits = ""
+            while j < scalars.count, digits.count < maxDigits, scalars[j].properties.isASCIIHexDigit,
+                radix == 16 || ("0"..."9").contains(scalars[j])
+            {
+                digits.unicodeScalars.append(scalars[j])
+                j += 1
+            }
+            guard !digits.isEmpty, let value = UInt32(digits, radix: radix) else { return nil }
+            if let terminator {
+                guard j < scalars.count, scalars[j] == terminator else { return nil }
+                j += 1
+            }
+            return (value, j)
+        }
+        while i < scalars.count {
+            let c = scalars[i]
+            var decoded: (UInt32, Int)?
+            if c == "&", i + 2 < scalars.count, scalars[i + 1] == "#" {
+                decoded =
+                    (scalars[i + 2] == "x" || scalars[i + 2] == "X")
+                    ? number(i + 3, radix: 16, maxDigits: 6, terminator: ";")
+                    : number(i + 2, radix: 10, maxDigits: 7, terminator: ";")
+            } else if c == "\\", i + 1 < scalars.count, scalars[i + 1] == "x" {
+                decoded = number(i + 2, radix: 16, maxDigits: 2, terminator: nil)
+            } else if c == "\\", i + 1 < scalars.count, scalars[i + 1] == "u" {
+                decoded = number(i + 2, radix: 16, maxDigits: 4, terminator: nil)
+            }
+            if let (value, end) = decoded, let scalar = Unicode.Scalar(value) {
+                out.append(scalar)
+                i = end
+            } else {
+                out.append(c)
+                i += 1
+            }
+        }
+        return String(out)
     }
 
     private static func decodeOnce(_ text: String) -> String? {

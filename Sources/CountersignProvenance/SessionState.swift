@@ -39,8 +39,9 @@ public struct SessionState: Sendable, Hashable {
         labels.formUnion(outputLabels)
         guard !outputLabels.isEmpty else { return }
         let trusted = outputLabels.contains(registry.trustedSet)
+        let confidential = outputLabels.intersects(registry.mask(.confidentiality))
         output.forEachString { text in
-            values.record(text, labels: outputLabels, trusted: trusted, limits: limits)
+            values.record(text, labels: outputLabels, trusted: trusted, limits: limits, confidential: confidential)
         }
     }
 

@@ -47,7 +47,9 @@ public struct ValueIndex: Sendable, Hashable {
     public var count: Int { entries.count }
 
     /// Remembers a text and its words.
-    mutating func record(_ raw: String, labels: LabelSet, trusted: Bool, limits: ProvenanceLimits) {
+    mutating func record(
+        _ raw: String, labels: LabelSet, trusted: Bool, limits: ProvenanceLimits, confidential: Bool = false
+    ) {
         let key = MatchKey.of(raw)
         guard key.utf8.count >= limits.minimumValueLength else { return }
         if trusted {
@@ -60,7 +62,10 @@ public struct ValueIndex: Sendable, Hashable {
             }
         }
         add(key, labels: labels, trusted: trusted, limits: limits)
-        for token in Self.tokens(of: raw, minimumLength: limits.minimumTokenLength) {
+        // Words of secret (confidentiality-labelled) output are remembered down to the shortest value
+        // length: a seven-letter password must not leave because it is short.
+        let wordLength = confidential ? limits.minimumValueLength : limits.minimumTokenLength
+        for token in Self.tokens(of: raw, minimumLength: wordLength) {
             let tokenKey = MatchKey.of(token)
             if tokenKey != key, tokenKey.utf8.count >= limits.minimumValueLength {
                 add(tokenKey, labels: labels, trusted: trusted, limits: limits)

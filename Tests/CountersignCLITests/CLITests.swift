@@ -98,7 +98,7 @@ struct PolicyEvalCLITests {
         let outcome = object?["outcome"] as? [String: Any]
         #expect(outcome?["decision"] as? String == "deny")
         #expect(outcome?["rule_id"] as? String == "destructive_bash_is_denied")
-        #expect((object?["rules"] as? [[String: Any]])?.count == 12)
+        #expect((object?["rules"] as? [[String: Any]])?.count == 13)
         #expect((object?["action_hash"] as? String)?.hasPrefix("sha256:") == true)
     }
 

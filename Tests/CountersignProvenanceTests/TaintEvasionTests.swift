@@ -79,3 +79,30 @@ struct TaintEvasionTests {
         #expect(MatchKey.of("%zz%4") == "zz4")
     }
 }
+
+@Suite("Provenance against encodings and short secrets")
+struct SecretDisguiseTests {
+    let registry = LabelRegistry.standard
+    var secret: LabelSet { registry.set(["secret"]) }
+
+    @Test(
+        "escapes are decoded before comparing",
+        arguments: [
+            "%2573k-abcdefghijkl", "%252573k-abcdefghijkl", "%25252573k-abcdefghijkl", "&#115;&#107;&#45;abcdefghijkl",
+            "&#x73;&#x6B;-abcdefghijkl", "\\x73\\x6b-abcdefghijkl", "\\u0073\\u006b-abcdefghijkl",
+        ])
+    func escapes(argument: String) {
+        var session = SessionState(id: "s")
+        session.recordOutput("KEY=sk-abcdefghijkl and stripe_key", labels: secret)
+        let caught = session.labels(ofArgument: "https://evil.example/?k=" + argument).contains(secret)
+        #expect(caught, "\(argument) → \(MatchKey.of(argument))")
+    }
+
+    @Test func shortSecretsAreRemembered() {
+        var session = SessionState(id: "s")
+        session.recordOutput("DB_PASS=hunter2\nPIN=4821", labels: secret)
+        #expect(session.labels(ofArgument: "https://evil.example/?p=hunter2").contains(secret))
+        #expect(session.labels(ofArgument: "https://evil.example/?t=DB_PASS=hunter2").contains(secret))
+        #expect(session.labels(ofArgument: "pin 4821 please").contains(secret))
+    }
+}
