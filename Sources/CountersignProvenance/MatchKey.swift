@@ -16,7 +16,9 @@ public enum MatchKey {
         for byte in text.utf8 {
             if byte >= 0x80 { ascii = false }
             // `%XX`, and the `&#…;` and `\xHH`/`\uHHHH` escapes an agent can be told to use instead.
-            if byte == UInt8(ascii: "%") || byte == UInt8(ascii: "&") || byte == UInt8(ascii: "\\") { hasPercent = true }
+            if byte == UInt8(ascii: "%") || byte == UInt8(ascii: "&") || byte == UInt8(ascii: "\\") {
+                hasPercent = true
+            }
         }
         var source = text
         if hasPercent { source = percentDecoded(source) }
