@@ -54,7 +54,12 @@ func fuzzHooks(_ bytes: UnsafeBufferPointer<UInt8>) -> CInt {
 
     let parsed = try? JSONValue.parse(payload)
     let wellFormed = parsed?.objectValue?["hook_event_name"]?.stringValue != nil
-    if !wellFormed && (result.exitCode != 2 || !result.stdout.isEmpty) {
+    // A malformed payload blocks — except an after-event (the tool already ran) whose output cannot be read:
+    // that one is recorded as `unreadable` and taints the session, and the hook says so on stderr.
+    let unreadableOutcome =
+        result.exitCode == 0 && result.stdout.isEmpty
+        && result.stderr.contains("the session now treats every argument as carrying the output's labels")
+    if !wellFormed && !unreadableOutcome && (result.exitCode != 2 || !result.stdout.isEmpty) {
         finding("a malformed \(dialect.rawValue) payload was not blocked: exit \(result.exitCode), \(result.stdout)")
     }
     switch result.exitCode {
