@@ -45,8 +45,10 @@ struct LedgerOptions: ParsableArguments {
         return try ReceiptStores.open(path: ledgerPath, sync: sync, lockTimeout: seconds)
     }
 
-    func sealer() throws -> Sealer {
-        let resolved = try KeyResolver.resolve(explicitPath: key, stateDirectory: StateDirectory.path)
+    /// The sealer for this ledger's key. `.create` only for commands that own a state home (serve, demo).
+    func sealer(mode: KeyResolver.Mode = .existing) throws -> Sealer {
+        let resolved = try KeyResolver.resolve(
+            explicitPath: key, stateDirectory: StateDirectory.path, ledger: ledger, mode: mode)
         if let notice = resolved.notice { Terminal.error(notice) }
         return Sealer(key: resolved.key, redactor: Redactor(enabled: !noRedaction))
     }
@@ -75,9 +77,9 @@ struct CheckpointOptions: ParsableArguments {
 
     /// A writer that checkpoints after commits (at most once a second, and on `close`) unless
     /// --no-checkpoints, and submits each checkpoint to the configured witnesses.
-    func writer(_ ledger: LedgerOptions) throws -> LedgerWriter {
+    func writer(_ ledger: LedgerOptions, keyMode: KeyResolver.Mode = .existing) throws -> LedgerWriter {
         let store = try ledger.openStore()
-        let sealer = try ledger.sealer()
+        let sealer = try ledger.sealer(mode: keyMode)
         guard !noCheckpoints else { return LedgerWriter(store: store, sealer: sealer) }
         let cosigners: [any Cosigner] = try witnessURLs.map { try WitnessClient(parsing: $0) }
         let checkpointer = Checkpointer(

@@ -83,7 +83,10 @@ struct DemoCommand: AsyncParsableCommand {
                 throw CLIError(error.description)
             }
             let store = try ledger.openStore()
-            let writer = LedgerWriter(store: store, sealer: try ledger.sealer())
+            let sealer = try ledger.sealer(mode: .create)
+            let writer = LedgerWriter(
+                store: store, sealer: sealer,
+                checkpointer: Checkpointer(store: store, key: sealer.key, report: { Terminal.error($0) }))
             let interactive = isatty(STDIN_FILENO) == 1 && TTYApproval().isAvailable()
             let providers: [any ApprovalProvider] = autoApprove ? [AutoApprove()] : interactive ? [TTYApproval()] : []
             let gate = Gate(policy: loaded, writer: writer, providers: providers, defaultApprovalTimeout: 120)
@@ -116,6 +119,7 @@ struct DemoCommand: AsyncParsableCommand {
                     }
                 }
             }
+            await writer.close()
             let after = try store.count()
             print("")
             print(

@@ -178,11 +178,22 @@ struct InstallCommand: ParsableCommand {
                     "wrote a starter policy to \(policyPath) (edit it; check it with countersign policy check)\n")
             }
             // The hooks never create a key themselves: make the one they will name now, where it is announced.
+            // It is pinned in the user's trust file; a key already there that nobody pinned (a repository can
+            // ship one) is refused rather than written into the hooks.
             let keyPath = stateBase(scope: scope) + "/.countersign/signing-key"
             if !FileManager.default.fileExists(atPath: keyPath) {
                 let key = SigningKey.generate()
                 try KeyFile.write(key, to: keyPath)
-                try Terminal.write("generated a signing key \(key.keyID) at \(keyPath) (mode 0600)\n")
+                try UserTrust.pin(key.publicKey, label: KeyResolver.absolute(keyPath))
+                try Terminal.write(
+                    "generated a signing key \(key.keyID) at \(keyPath) (mode 0600) and pinned it in \(UserTrust.path)\n")
+            } else {
+                let existing = try KeyFile.read(keyPath)
+                guard UserTrust.isPinned(existing.publicKey) else {
+                    throw CLIError(
+                        "\(keyPath) (\(existing.keyID)) is not a key you created or pinned (\(UserTrust.path)); a project can ship a key but cannot make your hooks sign with it. If it is yours: countersign keys trust --key \(keyPath); otherwise remove it"
+                    )
+                }
             }
             let loaded = try Policy.load(path: policyPath)
             let installer = try makeInstaller(

@@ -36,7 +36,7 @@ struct LedgerBenchCommand: AsyncParsableCommand {
             let loaded =
                 try policy.map { try Policy.load(path: $0) }
                 ?? Policy.parse("default_decision: allow\n", path: "<allow-all>")
-            let writer = try checkpoints.writer(ledger)
+            let writer = try checkpoints.writer(ledger, keyMode: .create)
             let gate = Gate(policy: loaded, writer: writer)
             let process = ProcessInfo.processInfo.processIdentifier
             func envelope(_ i: Int) -> ActionEnvelope {

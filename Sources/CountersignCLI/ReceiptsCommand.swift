@@ -92,7 +92,7 @@ struct ReceiptsCommand: ParsableCommand {
                 try Terminal.write(
                     HTMLViewer.render(title: "Countersign receipts", receipts: receipts, subtitle: path), to: output)
             case .bundle:
-                let resolved = try KeyResolver.resolve(explicitPath: key, stateDirectory: StateDirectory.path)
+                let resolved = try KeyResolver.resolve(explicitPath: key, stateDirectory: StateDirectory.path, ledger: ledger)
                 var files = ["report.md": Render.markdown(receipts), "timeline.txt": Render.timeline(receipts)]
                 files.merge(try merkleEvidence(receipts, store: store, ledger: path, key: resolved.key)) { a, _ in a }
                 try AuditBundle.export(
@@ -136,13 +136,23 @@ struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Verify a ledger or an audit bundle offline.",
         discussion: """
-            Checks every receipt's hash, its link to the previous one, its Ed25519 signature and signer, and \
-            for bundles the signed manifest and file hashes. Names the first bad receipt and why: an edited \
-            field, a deleted, inserted or reordered receipt, a truncated file, a bad signature, an untrusted \
-            signer. Without --trusted-key/--trusted-keys, the local key (.countersign/signing-key) is trusted \
-            when present; otherwise signatures are checked but the signer is reported as unpinned.
+            Checks every receipt's hash, its link to the previous one, its Ed25519 signature and signer, that \
+            the stored text is the canonical text that was signed and (SQLite) that every index column \
+            agrees with it, and that the ledger extends the signed checkpoint its writers keep beside it \
+            (<ledger>.checkpoint) — so a cut tail, an emptied ledger or a rewritten one fails. For bundles: \
+            the signed manifest, file hashes, checkpoint and inclusion proofs. Names the first problem and \
+            why.
 
-            Exit codes: 0 valid, 1 invalid (or unreadable).
+            Trust: --trusted-key/--trusted-keys, else the keys pinned in your trust file (keys you created \
+            or pinned with 'countersign keys trust'); a key file in the project is never trusted on its own. \
+            A 'key_rotated' receipt signed by a trusted key extends trust to the next key. With no trusted \
+            key the result is UNVERIFIED (exit 3): anyone can make a chain that checks against its own keys.
+
+            The assurance line says how far the checks reach: unpinned, pinned, anchored (--checkpoint: a \
+            checkpoint you kept), witnessed (--witness: cosigned by independent witnesses, which detects a \
+            rewrite even by someone holding the signing key).
+
+            Exit codes: 0 valid and verified, 1 invalid (or unreadable), 3 unverified (no trusted key).
             """
     )
 
@@ -181,14 +191,27 @@ struct VerifyCommand: ParsableCommand {
     func anchor(_ report: inout VerificationReport, store: any ReceiptStore, path: String, trust: TrustedSigners) throws
     {
         let witnesses = try witness.map { try PublicKey(hex: $0) }
-        guard checkpoint != nil || !witnesses.isEmpty else { return }
+        let given = checkpoint != nil
         let file = checkpoint ?? LedgerLog.checkpointPath(forLedger: path)
+        let pruned = (report.firstSeq ?? 1) > 1 || !report.pruned.isEmpty
         guard FileManager.default.fileExists(atPath: file) else {
-            report.fail("no checkpoint at \(file): cosignatures need one (countersign checkpoint --witness URL)")
+            if given || !witnesses.isEmpty {
+                report.fail("no checkpoint at \(file): cosignatures need one (countersign checkpoint --witness URL)")
+            } else if pruned {
+                report.warnings.append("the ledger was pruned and has no checkpoint beside it: a cut tail cannot be detected")
+            } else if report.receipts > 0 {
+                report.fail(
+                    "no checkpoint at \(file): every writer keeps one, so it was removed (or this ledger predates checkpoints: then run 'countersign checkpoint --ledger \(path)' once); without it a cut tail cannot be detected"
+                )
+            }
+            return
+        }
+        if !given && pruned {
+            report.warnings.append("the ledger was pruned: its checkpoint beside it cannot be checked against it")
             return
         }
         let signed = try SignedCheckpoint.read(file)
-        var logKeys = Array(trust.keys.values)
+        var logKeys = Array(trust.keys.values) + report.rotatedKeys
         if trust.isEmpty {
             // Unpinned: the keys the ledger's own receipts name.
             var first = ReceiptQuery()
@@ -204,7 +227,7 @@ struct VerifyCommand: ParsableCommand {
         do {
             let (tree, origin) = try LedgerLog.load(store)
             AnchorCheck(checkpoint: signed, logKeys: logKeys, witnesses: witnesses, quorum: witnessQuorum)
-                .apply(to: &report, tree: tree, origin: origin, given: checkpoint != nil)
+                .apply(to: &report, tree: tree, origin: origin, given: given)
         } catch {
             report.fail("\(error)")
         }
@@ -218,9 +241,8 @@ struct VerifyCommand: ParsableCommand {
             trust.keys[key.keyID] = key
             trust.source = trust.source == "none" ? "--trusted-key" : trust.source + " + --trusted-key"
         }
-        if trust.isEmpty, let local = try? KeyFile.read(StateDirectory.path + "/signing-key") {
-            trust = TrustedSigners(keys: [local.publicKey], source: "the local key \(StateDirectory.path)/signing-key")
-        }
+        // Never the key file in the working directory: whoever can write the ledger can write that too.
+        if trust.isEmpty { trust = try UserTrust.load() }
         return trust
     }
 
@@ -248,11 +270,12 @@ struct VerifyCommand: ParsableCommand {
             case .text: try Terminal.write(Self.text(report))
             }
             if !report.valid { throw ExitCode(1) }
+            if !report.verified { throw ExitCode(3) }
         }
     }
 
     static func text(_ report: VerificationReport) -> String {
-        var lines = ["\(report.kind) \(report.source): \(report.valid ? "VALID" : "INVALID")"]
+        var lines = ["\(report.kind) \(report.source): \(report.status)"]
         lines.append(
             "receipts: \(report.receipts)" + (report.firstSeq.map { " (seq \($0)…\(report.lastSeq ?? $0))" } ?? ""))
         lines.append("head: \(report.headHash)")
@@ -262,6 +285,12 @@ struct VerifyCommand: ParsableCommand {
                     ? "none"
                     : report.signers.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(
                         separator: ", ")) + "; trust: \(report.trust)")
+        if let size = report.checkpointSize, report.kind != "bundle" {
+            lines.append("checkpoint: checked against checkpoint \(size)\(report.anchorChecked ? " (given)" : " (beside the ledger)")")
+        }
+        for rotation in report.rotations {
+            lines.append("rotation: \(rotation.from) handed over to \(rotation.to) at receipt #\(rotation.seq)")
+        }
         for p in report.pruned {
             lines.append(
                 "pruned: seq \(p.from)…\(p.to) (\(p.count) receipts), recorded by checkpoint #\(p.checkpointSeq)")

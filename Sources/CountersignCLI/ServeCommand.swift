@@ -64,7 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
                 apiToken = value
             }
             let loaded = try Policy.load(path: policy ?? StateDirectory.path + "/policy.yaml")
-            let writer = try checkpoints.writer(ledger)
+            let writer = try checkpoints.writer(ledger, keyMode: .create)
             let store = try SessionStore(path: sessions ?? StateDirectory.path + "/sessions.sqlite")
             let gate = Gate(policy: loaded, writer: writer, sessions: store)
             let server = try CountersignServer(

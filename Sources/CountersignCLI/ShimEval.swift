@@ -96,12 +96,15 @@ enum ShimEval {
         let baselineLog = directory + "/baseline-exec.log"
         let guardedLog = directory + "/countersign-exec.log"
         let ledger = directory + "/ledger.sqlite"
+        // The demo owns the state home, so it may create the key; the proxy it starts never would.
+        let key = try KeyResolver.resolve(explicitPath: nil, stateDirectory: StateDirectory.path, mode: .create)
+        if let notice = key.notice { Terminal.error(notice) }
 
         let baseline = try agent(command: [me, "_hostile-mcp-server", "--log", baselineLog], log: baselineLog)
         let guarded = try agent(
             command: [
                 me, "mcp", "proxy", "--policy", policyPath, "--ledger", ledger, "--pins", directory + "/pins.sqlite",
-                "--approval", "auto-deny", "--", me, "_hostile-mcp-server", "--log", guardedLog,
+                "--approval", "auto-deny", "--key", KeyResolver.absolute(key.source), "--", me, "_hostile-mcp-server", "--log", guardedLog,
             ], log: guardedLog)
 
         let store = try ReceiptStores.open(path: ledger)

@@ -89,15 +89,32 @@ public enum HookProcess {
         let state = StateDirectory.path
         do {
             let policy = try Policy.load(path: options.policy ?? state + "/policy.yaml")
-            let writer = LedgerWriter(store: try openStore(options), sealer: try sealer(options))
+            let store = try openStore(options)
+            let sealer = try sealer(options)
+            let writer = LedgerWriter(store: store, sealer: sealer)
             let sessions = try SessionStore(path: options.sessions ?? state + "/sessions.sqlite")
             let gate = Gate(policy: policy, writer: writer, sessions: sessions)
-            return await HookRunner(dialect: dialect, gate: gate, secondKey: secondKey).run(input)
+            let result = await HookRunner(dialect: dialect, gate: gate, secondKey: secondKey).run(input)
+            return checkpointed(result, store: store, key: sealer.key)
         } catch {
             let reason = "\(error)".split(separator: "\n").first.map(String.init) ?? "setup failed"
             recordSetupFailure(reason, options: options, input: input)
             return .block(reason)
         }
+    }
+
+    /// Every hook call leaves the checkpoint beside the ledger covering its receipts, so a cut tail shows
+    /// in `verify`. A ledger that no longer extends its checkpoint was cut or rewritten: the call is
+    /// blocked (fail closed) until someone looks. Other checkpoint trouble is reported, not fatal.
+    static func checkpointed(_ result: HookResult, store: any ReceiptStore, key: SigningKey) -> HookResult {
+        do {
+            try LedgerCheckpoints.advance(store: store, key: key)
+        } catch let divergence as LedgerCheckpoints.Divergence {
+            return .block("the ledger \(store.path) was tampered with: \(divergence)")
+        } catch {
+            FileHandle.standardError.write(Data("countersign: checkpoint: \(error)\n".utf8))
+        }
+        return result
     }
 
     static func openStore(_ options: Options) throws -> any ReceiptStore {
@@ -107,7 +124,8 @@ public enum HookProcess {
     }
 
     static func sealer(_ options: Options) throws -> Sealer {
-        let resolved = try KeyResolver.resolve(explicitPath: options.key, stateDirectory: StateDirectory.path)
+        let resolved = try KeyResolver.resolve(
+            explicitPath: options.key, stateDirectory: StateDirectory.path, ledger: options.ledger)
         if let notice = resolved.notice { FileHandle.standardError.write(Data((notice + "\n").utf8)) }
         return Sealer(key: resolved.key, redactor: Redactor(enabled: !options.noRedaction))
     }

@@ -344,13 +344,31 @@ public final class Checkpointer: @unchecked Sendable {
                 report("countersign: witness \(cosigner.name) did not cosign checkpoint \(size): \(error)")
             }
         }
-        // Another process writing the same ledger may have checkpointed a larger tree meanwhile: keep it.
-        if !force, let existing = try? SignedCheckpoint.read(path), existing.checkpoint.origin == origin,
-            existing.checkpoint.size > size
-        {
-            return existing
+        // One writer at a time; never replace a checkpoint this ledger does not extend (it is evidence).
+        let kept: SignedCheckpoint? = try LedgerCheckpoints.withLock(path) {
+            if let existing = try LedgerCheckpoints.existing(at: path) {
+                // Another process writing the same ledger may have checkpointed a larger tree meanwhile.
+                if existing.checkpoint.origin == origin && existing.checkpoint.size > size {
+                    return existing
+                }
+                if let problem = try withTree({ tree in
+                    LedgerCheckpoints.divergence(
+                        from: existing.checkpoint, origin: origin, size: size, root: { try tree.root(size: $0) })
+                }) {
+                    throw LedgerCheckpoints.Divergence(
+                        description: "\(problem); the checkpoint is kept as evidence (run 'countersign verify')")
+                }
+            }
+            try Self.writeAtomically(signed.note.serialized, to: path)
+            let state = try withTree { tree in
+                FrontierFile(
+                    origin: origin, lastLeaf: tree.leafHash(at: size - 1),
+                    frontier: try MerkleFrontier(tree: tree, size: size))
+            }
+            try? state.write(FrontierFile.path(forLedger: store.path))
+            return nil
         }
-        try Self.writeAtomically(signed.note.serialized, to: path)
+        if let kept { return kept }
         lock.withLock {
             written = size
             lastWrite = Date()

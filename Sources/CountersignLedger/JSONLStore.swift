@@ -9,9 +9,12 @@ import Foundation
 ///
 /// Appends take an exclusive `flock` on the file, read the chain tail (the last complete line), seal,
 /// write and — with `sync: .full` — `fsync`, so several processes can append to one file. A last line
-/// without its newline is a torn write from a process that died before its append returned: it was
-/// never acknowledged, so the next writer moves it to `<ledger>.torn-<time>` and truncates it away;
-/// `verify` reports it until then.
+/// without its newline is either a whole receipt whose newline is missing (the next writer adds the
+/// newline and chains after it: an acknowledged receipt is never moved or its seq reused) or a torn write
+/// from a process that died mid-append. A torn write is evidence: the next writer copies it to
+/// `<ledger>.torn-<time>`, records an `event` receipt (`torn_write_recovered`) with its size, hash and
+/// where it went, and only then continues the chain — unless the checkpoint beside the ledger already
+/// covers that seq, in which case it refuses to write at all.
 public final class JSONLStore: ReceiptStore, @unchecked Sendable {
     // The lock serialises in-process appends; flock serialises processes.
     public let path: String
@@ -45,18 +48,21 @@ public final class JSONLStore: ReceiptStore, @unchecked Sendable {
         defer { flock(fd, LOCK_UN) }
 
         var size = lseek(fd, 0, SEEK_END)
-        let tail: ChainTail
+        var tail: ChainTail
+        var evidence: [ReceiptDraft] = []
         if let cachedTail, cachedTail.size == size {
             tail = cachedTail.tail
         } else {
             let (found, completeSize) = try Self.readTail(fd: fd, size: size, path: path)
-            if completeSize < size {
-                try recoverTornTail(fd: fd, from: completeSize, to: size)
-                size = completeSize
-            }
             tail = found
+            if completeSize < size {
+                let recovered = try recoverTail(fd: fd, from: completeSize, to: size, after: found)
+                tail = recovered.tail
+                size = recovered.size
+                evidence = recovered.evidence
+            }
         }
-        let sealed = sealer.seal(drafts, after: tail)
+        let sealed = sealer.seal(evidence + drafts, after: tail)
         var text = ""
         for receipt in sealed {
             text += receipt.canonicalText
@@ -71,7 +77,7 @@ public final class JSONLStore: ReceiptStore, @unchecked Sendable {
         }
         if sync == .full { guard fsync(fd) == 0 else { throw LedgerError("cannot sync \(path)") } }
         cachedTail = (size + off_t(bytes.count), ChainTail(seq: sealed.last!.seq, hash: sealed.last!.hash))
-        return sealed
+        return Array(sealed.suffix(drafts.count))
     }
 
     /// The last complete receipt and the size of the file up to its newline.
@@ -106,15 +112,47 @@ public final class JSONLStore: ReceiptStore, @unchecked Sendable {
         }
     }
 
-    private func recoverTornTail(fd: Int32, from complete: off_t, to size: off_t) throws {
-        var torn = [UInt8](repeating: 0, count: Int(size - complete))
-        _ = torn.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, complete) }
-        let aside = "\(path).torn-\(Timestamp.now().replacingOccurrences(of: ":", with: ""))"
-        _ = FileManager.default.createFile(atPath: aside, contents: Data(torn))
+    /// The bytes after the last newline: a whole receipt that chains on (its newline is added), or a torn
+    /// write (kept beside the ledger and recorded). Refuses when the checkpoint covers that seq already.
+    private func recoverTail(fd: Int32, from complete: off_t, to size: off_t, after tail: ChainTail) throws -> (
+        tail: ChainTail, size: off_t, evidence: [ReceiptDraft]
+    ) {
+        var bytes = [UInt8](repeating: 0, count: Int(size - complete))
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, complete) }
+        guard n == bytes.count else { throw LedgerError("cannot read the end of \(path)") }
+        if let receipt = try? Receipt.parse(String(decoding: bytes, as: UTF8.self)), receipt.seq == tail.seq + 1,
+            receipt.prev == tail.hash, Merkle.receiptLeaf(receipt.hash) != nil
+        {
+            // Complete, only its newline is missing: keep it where it is.
+            let wrote = [UInt8(0x0A)].withUnsafeBytes { pwrite(fd, $0.baseAddress, 1, size) }
+            guard wrote == 1 else { throw LedgerError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            if sync == .full { _ = fsync(fd) }
+            lastRecovery = "receipt \(receipt.seq) had no final newline; added it"
+            FileHandle.standardError.write(Data("countersign: \(path): \(lastRecovery!)\n".utf8))
+            return (ChainTail(seq: receipt.seq, hash: receipt.hash), size + 1, [])
+        }
+        if let checkpoint = try? SignedCheckpoint.read(LedgerLog.checkpointPath(forLedger: path)),
+            checkpoint.checkpoint.size > Int(tail.seq)
+        {
+            throw LedgerError(
+                "the last line of \(path) is damaged, and its checkpoint commits to \(checkpoint.checkpoint.size) receipts (the file's last whole one is \(tail.seq)): refusing to write over an acknowledged receipt; run 'countersign verify \(path)'"
+            )
+        }
+        let aside = "\(path).torn-\(Timestamp.now().replacingOccurrences(of: ":", with: ""))-\(getpid())"
+        guard FileManager.default.createFile(atPath: aside, contents: Data(bytes)) else {
+            throw LedgerError("cannot keep the torn end of \(path) in \(aside); refusing to truncate it")
+        }
         guard ftruncate(fd, complete) == 0 else { throw LedgerError("cannot truncate the torn tail of \(path)") }
         if sync == .full { _ = fsync(fd) }
-        lastRecovery = "recovered a torn final write (\(torn.count) bytes, never acknowledged) into \(aside)"
+        lastRecovery = "a torn final write (\(bytes.count) bytes, never acknowledged) was moved to \(aside)"
         FileHandle.standardError.write(Data("countersign: \(path): \(lastRecovery!)\n".utf8))
+        var draft = ReceiptDraft(kind: .event, status: "torn_write_recovered")
+        draft.extra["event"] = .object([
+            "type": "torn_write_recovered", "bytes": .int(Int64(bytes.count)),
+            "sha256": .string("sha256:" + Digest.sha256Hex(bytes)), "saved_to": .string(aside),
+            "after_seq": .int(tail.seq),
+        ])
+        return (tail, complete, [draft])
     }
 
     public func query(_ query: ReceiptQuery) throws -> [Receipt] {

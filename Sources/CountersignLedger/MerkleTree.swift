@@ -158,6 +158,15 @@ public struct MerkleTree: Sendable {
         return Merkle.nodeHash(subtreeHash(start, k), subtreeHash(start + k, count - k))
     }
 
+    /// MTH of the leaves `start ..< start + count` (a perfect subtree when `count` is a power of two
+    /// dividing `start`, as frontiers use).
+    public func subtreeRoot(start: Int, count: Int) throws(MerkleError) -> [UInt8] {
+        guard start >= 0, count >= 0, start + count <= size else {
+            throw MerkleError("leaves \(start)..<\(start + count) are beyond the \(size) held")
+        }
+        return subtreeHash(start, count)
+    }
+
     /// The root of the tree's first `treeSize` leaves (default: all of them).
     public func root(size treeSize: Int? = nil) throws(MerkleError) -> [UInt8] {
         let n = treeSize ?? size

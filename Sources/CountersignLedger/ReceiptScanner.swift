@@ -20,7 +20,10 @@ struct ReceiptScanner {
         var others: [String: String?] = [:]
     }
 
-    static let indexed: Set<String> = ["time", "kind", "status", "decision", "session_id", "trace_id", "action_hash"]
+    /// The SQLite index columns that mirror a member of the body (`rule_id` mirrors `policy.rule_id`).
+    static let indexed: [String] = [
+        "id", "time", "kind", "status", "decision", "session_id", "trace_id", "action_hash", "rule_id", "prev",
+    ]
 
     static func fields(of text: String) -> Fields? {
         var copy = text
@@ -53,11 +56,22 @@ struct ReceiptScanner {
                         guard let value = plainString() else { return nil }
                         fields.others[key] = value
                     }
-                case "id": fields.id = plainString()
+                case "id":
+                    fields.id = plainString()
+                    fields.others["id"] = fields.id
+                case "policy":
+                    // Small and rare enough to parse: only its rule id is indexed.
+                    let start = i
+                    guard skipValue() else { return nil }
+                    let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+                    guard let policy = try? JSONValue.parse(text) else { return nil }
+                    fields.others["rule_id"] = .some(policy["rule_id"]?.stringValue)
                 case "kind":
                     fields.kind = plainString()
                     fields.others["kind"] = fields.kind
-                case "prev": fields.prev = plainString()
+                case "prev":
+                    fields.prev = plainString()
+                    fields.others["prev"] = fields.prev
                 case "hash": fields.hash = plainString()
                 case "signature": fields.signature = plainString()
                 case "signer": fields.signer = plainString()

@@ -190,13 +190,14 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
     }
 
     /// Rows in seq order; a row whose index columns disagree with its body is reported (the columns
-    /// answer queries, so an edit there would hide receipts from them).
+    /// answer queries — `receipts --rule`, the dashboard, `/v1/receipts` — so an edit there would make
+    /// them lie). Every column is compared, `rule_id` with `policy.rule_id`.
     public func scanText(_ body: (_ position: Int, _ text: String?, _ problem: String?) throws -> Void) throws {
         try queue.read { db in
             let cursor = try Row.fetchCursor(
                 db,
                 sql:
-                    "SELECT seq, hash, time, kind, status, decision, session_id, trace_id, action_hash, body FROM receipts ORDER BY seq"
+                    "SELECT seq, id, hash, prev, time, kind, status, decision, rule_id, session_id, trace_id, action_hash, body FROM receipts ORDER BY seq"
             )
             var position = 0
             while let row = try cursor.next() {
@@ -204,18 +205,42 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
                 let text: String = row["body"]
                 let seq: Int64 = row["seq"]
                 var problem: String?
-                if let fields = ReceiptScanner.fields(of: text) {
-                    var agrees = fields.seq == seq && fields.hash == (row["hash"] as String)
-                    for column in ReceiptScanner.indexed where agrees {
-                        agrees = (fields.others[column] ?? nil) == (row[column] as String?)
-                    }
-                    if !agrees {
-                        problem = "row seq \(seq): the indexed columns disagree with the receipt body (edited?)"
-                    }
+                let disagreeing = Self.disagreeingColumns(row, text: text)
+                if !disagreeing.isEmpty {
+                    problem =
+                        "row seq \(seq): the indexed column\(disagreeing.count == 1 ? "" : "s") \(disagreeing.joined(separator: ", ")) disagree\(disagreeing.count == 1 ? "s" : "") with the receipt body (edited?)"
                 }
                 try body(position, text, problem)
             }
         }
+    }
+
+    /// The index columns of `row` whose value is not the body's.
+    static func disagreeingColumns(_ row: Row, text: String) -> [String] {
+        var body: [String: String?] = [:]
+        var seq: Int64?
+        var hash: String?
+        if let fields = ReceiptScanner.fields(of: text) {
+            body = fields.others
+            seq = fields.seq
+            hash = fields.hash
+        } else if let receipt = try? Receipt.parse(text) {
+            for column in ReceiptScanner.indexed where column != "rule_id" {
+                body[column] = .some(receipt.body[column]?.stringValue)
+            }
+            body["rule_id"] = .some(receipt.ruleID)
+            seq = receipt.body["seq"] == nil ? nil : receipt.seq
+            hash = receipt.body["hash"]?.stringValue
+        } else {
+            return []  // not a receipt at all: reported as such by the verifier
+        }
+        var disagreeing: [String] = []
+        if seq != (row["seq"] as Int64) { disagreeing.append("seq") }
+        if hash != (row["hash"] as String) { disagreeing.append("hash") }
+        for column in ReceiptScanner.indexed where (body[column] ?? nil) != (row[column] as String?) {
+            disagreeing.append(column)
+        }
+        return disagreeing
     }
 
     public func delete(throughSeq upTo: Int64) throws {

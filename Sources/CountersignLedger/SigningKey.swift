@@ -148,8 +148,21 @@ public enum KeyFile {
 }
 
 /// Finds the key that signs: `--key FILE`, `COUNTERSIGN_SIGNING_KEY` (hex), `COUNTERSIGN_SIGNING_KEY_FILE`,
-/// else `<state dir>/signing-key`, generated on first use (mode 0600) and announced once.
+/// else `signing-key` in the state home — the directory of an absolute `--ledger` when one is given (so
+/// one ledger is always signed by one key, wherever the process runs), else `$COUNTERSIGN_HOME` or
+/// `./.countersign`.
+///
+/// Only commands that own a state home create a key (`.create`: `init`, `demo`, `serve`, `keys
+/// generate`, `install`); they pin it in the user's trust file. Adapters (`.existing`: hooks, the MCP
+/// proxy, exports) never create one — a missing key is an error — and refuse a key picked up from the
+/// working directory's `.countersign/` unless it is pinned: a repository can ship a key, but cannot make
+/// the user's tools sign with it.
 public enum KeyResolver {
+    public enum Mode: Sendable {
+        case create
+        case existing
+    }
+
     public struct Resolved: Sendable {
         public let key: SigningKey
         public let source: String
@@ -157,7 +170,17 @@ public enum KeyResolver {
         public let notice: String?
     }
 
-    public static func resolve(explicitPath: String?, stateDirectory: String) throws(KeyError) -> Resolved {
+    /// The key file a state home uses: beside an explicit ledger, else in the state directory.
+    public static func defaultPath(ledger: String?, stateDirectory: String) -> String {
+        if let ledger, ledger.hasPrefix("/") {
+            return (ledger as NSString).deletingLastPathComponent + "/signing-key"
+        }
+        return stateDirectory + "/signing-key"
+    }
+
+    public static func resolve(
+        explicitPath: String?, stateDirectory: String, ledger: String? = nil, mode: Mode = .existing
+    ) throws(KeyError) -> Resolved {
         let env = ProcessInfo.processInfo.environment
         if let explicitPath { return Resolved(key: try KeyFile.read(explicitPath), source: explicitPath, notice: nil) }
         if let hex = env["COUNTERSIGN_SIGNING_KEY"], !hex.isEmpty {
@@ -166,9 +189,20 @@ public enum KeyResolver {
         if let path = env["COUNTERSIGN_SIGNING_KEY_FILE"], !path.isEmpty {
             return Resolved(key: try KeyFile.read(path), source: path, notice: nil)
         }
-        let path = stateDirectory + "/signing-key"
+        let path = defaultPath(ledger: ledger, stateDirectory: stateDirectory)
         if FileManager.default.fileExists(atPath: path) {
-            return Resolved(key: try KeyFile.read(path), source: path, notice: nil)
+            let key = try KeyFile.read(path)
+            if mode == .existing && !path.hasPrefix("/") && !UserTrust.isPinned(key.publicKey) {
+                throw KeyError(
+                    "the signing key \(path) (\(key.keyID)) was found in the working directory and is not in your trust file \(UserTrust.path); a project cannot choose the key your tools sign with. If you created it, pin it: countersign keys trust --key \(path); or pass --key with an absolute path"
+                )
+            }
+            return Resolved(key: key, source: path, notice: nil)
+        }
+        guard mode == .create else {
+            throw KeyError(
+                "no signing key at \(path): adapters never create one; run 'countersign init' (or 'countersign keys generate --out \(path)'), or pass --key"
+            )
         }
         let key = SigningKey.generate()
         do {
@@ -180,9 +214,17 @@ public enum KeyResolver {
             }
             throw error
         }
-        return Resolved(
-            key: key, source: path,
-            notice: "countersign: generated a new signing key \(key.keyID) at \(path) (mode 0600); "
-                + "share its public key with auditors: countersign keys show")
+        var notice = "countersign: generated a new signing key \(key.keyID) at \(path) (mode 0600)"
+        do {
+            try UserTrust.pin(key.publicKey, label: absolute(path))
+            notice += " and pinned it in \(UserTrust.path)"
+        } catch {
+            notice += "; could not pin it (\(error)): verify will report UNVERIFIED until you do"
+        }
+        return Resolved(key: key, source: path, notice: notice + "; share its public key with auditors: countersign keys show")
+    }
+
+    public static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 }

@@ -18,10 +18,15 @@ public struct TrustedSigners: Sendable {
     public var isEmpty: Bool { keys.isEmpty }
 
     /// A trusted-signers file: `{version: 1, trusted_keys: [{public_key: HEX, label: NAME}]}` (JSON or YAML-flavoured JSON).
-    public static func load(path: String) throws -> TrustedSigners {
+    public static func load(path: String, allowEmpty: Bool = false) throws -> TrustedSigners {
         guard let data = FileManager.default.contents(atPath: path) else { throw LedgerError("cannot read \(path)") }
-        let document = try JSONValue.parse(data)
-        guard let entries = document["trusted_keys"]?.arrayValue, !entries.isEmpty else {
+        let document: JSONValue
+        do {
+            document = try JSONValue.parse(data)
+        } catch {
+            throw LedgerError("\(path): \(error)")
+        }
+        guard let entries = document["trusted_keys"]?.arrayValue, allowEmpty || !entries.isEmpty else {
             throw LedgerError(
                 "\(path): expected {\"version\": 1, \"trusted_keys\": [{\"public_key\": \"<hex>\", \"label\": \"...\"}]}"
             )
@@ -78,11 +83,22 @@ public struct VerificationReport: Sendable {
     public var inclusionProofsVerified: Int?
 
     public var valid: Bool { failures.isEmpty }
+    /// Valid and signed only by trusted keys (pinned, or reached through a rotation a pinned key signed).
+    public var verified: Bool { valid && trust.hasPrefix("pinned") }
+    /// Keys trusted because a trusted key signed their rotation in the ledger (key id → rotating receipt seq).
+    public var rotations: [(from: String, to: String, seq: Int64)] = []
+    /// The keys those rotations handed over to.
+    public var rotatedKeys: [PublicKey] = []
+    /// `VALID`, `INVALID`, or `UNVERIFIED (no trusted key)` when the chain holds but no signer was pinned.
+    public var status: String { !valid ? "INVALID" : verified ? "VALID" : "UNVERIFIED (no trusted key)" }
     public var firstFailure: Failure? { failures.min { $0.position < $1.position } }
 
     public var json: JSONValue {
         var object: [String: JSONValue] = [
-            "source": .string(source), "kind": .string(kind), "valid": .bool(valid), "receipts": .int(Int64(receipts)),
+            "source": .string(source), "kind": .string(kind), "valid": .bool(valid), "verified": .bool(verified),
+            "status": .string(status), "receipts": .int(Int64(receipts)),
+            "rotations": .array(
+                rotations.map { .object(["from": .string($0.from), "to": .string($0.to), "seq": .int($0.seq)]) }),
             "first_seq": firstSeq.map(JSONValue.int) ?? .null, "last_seq": lastSeq.map(JSONValue.int) ?? .null,
             "head_hash": .string(headHash), "trust": .string(trust),
             "signers": .object(signers.mapValues { .int(Int64($0)) }),
@@ -128,7 +144,8 @@ public struct VerificationReport: Sendable {
 /// The chain is checked in one pass (hashing is cheap); signatures are checked in parallel batches on
 /// every core. It stops collecting after the first few failures: the first one is what matters.
 public struct ChainVerifier {
-    public let trust: TrustedSigners
+    /// Grows along the ledger's rotation chain (a `key_rotated` event signed by a trusted key).
+    public private(set) var trust: TrustedSigners
     /// Whether receipts must form one contiguous chain (a ledger) or may skip seqs (a filtered bundle).
     public let contiguous: Bool
     var report: VerificationReport
@@ -142,6 +159,9 @@ public struct ChainVerifier {
 
     /// Skip signature checks (hashes and links only): for measuring the chain; it does not authenticate.
     public var checkSignatures = true
+    /// Stored text must be exactly the canonical encoding that was hashed (ledgers: anything else could make
+    /// the text a reader sees differ from what was signed).
+    public var requireCanonical = false
 
     public init(source: String, kind: String, trust: TrustedSigners, contiguous: Bool = true) {
         self.trust = trust
@@ -150,7 +170,7 @@ public struct ChainVerifier {
         report.trust = trust.isEmpty ? "unpinned" : "pinned (\(trust.source))"
         if trust.isEmpty {
             report.warnings.append(
-                "signatures were checked against each receipt's own public key; pass --trusted-key or --trusted-keys to pin the signer"
+                "no trusted key: signatures were checked against each receipt's own public key, which anyone can make; pin the signer with --trusted-key or --trusted-keys (or your trust file, \(UserTrust.path))"
             )
         }
     }
@@ -200,7 +220,14 @@ public struct ChainVerifier {
             // Not canonical as stored: decide on the parsed body (edits still fail there).
             if (try? Receipt.parse(text))?.computedHash != hash {
                 failLight(position, light, "hash mismatch: the receipt was edited after it was signed")
+            } else if requireCanonical {
+                failLight(
+                    position, light,
+                    "the stored text is not the canonical encoding that was signed (re-spaced or re-ordered after signing)")
             }
+        }
+        if f.kind == "event", text.contains("\"key_rotated\""), let receipt = try? Receipt.parse(text) {
+            followRotation(receipt, signer: signer)
         }
         checkSigner(
             position: position, seq: seq, id: f.id ?? "", signer: signer, keyHex: keyHex, signature: signature,
@@ -290,6 +317,10 @@ public struct ChainVerifier {
         }
         if storedTextHash != receipt.hash && receipt.computedHash != receipt.hash {
             fail(record.position, receipt, "hash mismatch: the receipt was edited after it was signed")
+        } else if storedTextHash != receipt.hash && requireCanonical {
+            fail(
+                record.position, receipt,
+                "the stored text is not the canonical encoding that was signed (re-spaced or re-ordered after signing)")
         }
         // The signer: its public key must be the one its id names, and trusted when trust is pinned.
         let signer = receipt.signer
@@ -315,6 +346,7 @@ public struct ChainVerifier {
             fail(record.position, receipt, "no signer public key")
         }
         report.signers[signer, default: 0] += 1
+        if receipt.kind == "event", receipt.status == "key_rotated" { followRotation(receipt, signer: signer) }
         if receipt.kind == "checkpoint", let pruned = receipt.body["pruned"],
             case .int(let from)? = pruned["from_seq"], case .int(let to)? = pruned["to_seq"],
             case .int(let count)? = pruned["count"]
@@ -328,6 +360,22 @@ public struct ChainVerifier {
         previousHash = receipt.hash
         report.lastSeq = seq
         report.headHash = receipt.hash
+    }
+
+    /// A `key_rotated` event names the next key in a manifest the previous key signed. When that previous
+    /// key is trusted and is this receipt's signer, the next key is trusted from here on: verify follows
+    /// the rotation chain instead of failing the operator's later receipts.
+    mutating func followRotation(_ receipt: Receipt, signer: String) {
+        guard !trust.isEmpty, trust.keys[signer] != nil, let manifest = receipt.body["rotation"],
+            KeyRotation.verify(manifest, trusted: trust) == nil,
+            manifest["previous_key_id"]?.stringValue == signer,
+            let nextHex = manifest["next_public_key"]?.stringValue, let next = try? PublicKey(hex: nextHex)
+        else { return }
+        if trust.keys[next.keyID] == nil {
+            trust.keys[next.keyID] = next
+            report.rotations.append((signer, next.keyID, receipt.seq))
+            report.rotatedKeys.append(next)
+        }
     }
 
     private mutating func flushSignatures() {
@@ -382,6 +430,7 @@ extension ReceiptStore {
     public func verify(trust: TrustedSigners, checkSignatures: Bool = true) throws -> VerificationReport {
         var verifier = ChainVerifier(source: path, kind: backend, trust: trust)
         verifier.checkSignatures = checkSignatures
+        verifier.requireCanonical = true
         if !checkSignatures { verifier.report.warnings.append("signatures were not checked (--chain-only)") }
         try scanText { position, text, problem in
             if let text, problem == nil {
@@ -394,7 +443,9 @@ extension ReceiptStore {
             }
         }
         var report = verifier.finish()
-        if report.receipts == 0 && report.failures.isEmpty { report.warnings.append("the ledger is empty") }
+        if report.receipts == 0 && report.failures.isEmpty {
+            report.fail("the ledger holds no receipts: it was emptied, or nothing was recorded in it yet")
+        }
         return report
     }
 }

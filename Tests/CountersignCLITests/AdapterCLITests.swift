@@ -12,6 +12,7 @@ struct AdapterCLITests {
         #expect(web.status == 64 && web.stderr.contains("--approval web needs --approval-server"))
         let env = try CLI.run(["mcp", "proxy", "--policy", policy, "--allow-env", "A-B", "--", "cat"], in: dir)
         #expect(env.status == 64 && env.stderr.contains("not an environment variable name"))
+        _ = try CLI.run(["keys", "generate"], in: dir)
         let missing = try CLI.run(
             ["mcp", "proxy", "--policy", policy, "--", "no-such-server-binary"], stdin: "", in: dir)
         #expect(missing.status == 1 && missing.stderr.contains("cannot find 'no-such-server-binary' on PATH"))

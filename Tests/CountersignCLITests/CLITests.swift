@@ -26,11 +26,7 @@ struct CLI {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        if let home {
-            var environment = ProcessInfo.processInfo.environment
-            environment["HOME"] = home
-            process.environment = environment
-        }
+        process.environment = environment(in: directory, home: home)
         process.currentDirectoryURL = directory.map { URL(fileURLWithPath: $0) } ?? root
         let out = Pipe()
         let err = Pipe()
@@ -47,6 +43,17 @@ struct CLI {
         return Result(
             status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
             stderr: String(decoding: stderrData, as: UTF8.self))
+    }
+
+    /// Each test directory is its own user as far as trust goes: keys it creates are pinned in a trust
+    /// file of its own, never in the real user's.
+    static func environment(in directory: String?, home: String? = nil) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        if let home { environment["HOME"] = home }
+        environment["XDG_CONFIG_HOME"] =
+            (directory ?? home ?? FileManager.default.temporaryDirectory.path) + "/.xdg-config"
+        environment["COUNTERSIGN_TRUST_FILE"] = nil
+        return environment
     }
 
     static func temporaryDirectory() -> String {

@@ -12,6 +12,7 @@ struct HookCLITests {
 
     @Test func taintCarriesAcrossProcesses() throws {
         let dir = CLI.temporaryDirectory()
+        _ = try CLI.run(["keys", "generate"], in: dir)
         _ = try call(
             #"{"session_id":"s","hook_event_name":"UserPromptSubmit","prompt":"read the setup page"}"#, in: dir)
         _ = try call(
@@ -33,6 +34,7 @@ struct HookCLITests {
 
     @Test func everyFailureBlocksWithExitTwoAndIsRecorded() throws {
         let dir = CLI.temporaryDirectory()
+        _ = try CLI.run(["keys", "generate"], in: dir)
         let badPolicy = try CLI.temporaryFile("bad.yaml", "rules:\n  - id: a\n    decision: maybe\n")
         let result = try CLI.run(
             ["hook", "claude-code", "--policy", badPolicy],

@@ -18,7 +18,8 @@ struct LedgerCLITests {
         #expect(verify.status == 0, "\(verify.stdout)")
         #expect(verify.stdout.contains("VALID"))
         #expect(verify.stdout.contains("receipts: 6"))
-        #expect(verify.stdout.contains("pinned (the local key"))
+        #expect(verify.stdout.contains("trust: pinned (\(dir)/.xdg-config/countersign/trusted-keys.json)"))
+        #expect(verify.stdout.contains("checkpoint: checked against checkpoint 6 (beside the ledger)"))
 
         let approved = try CLI.run(["demo", "git-push", "--auto-approve"], in: dir)
         #expect(approved.stdout.contains("[executed] shell.exec -> ask->approved by auto-approve"))
@@ -153,6 +154,7 @@ struct MultiProcessLedgerTests {
         process.executableURL = CLI.binary
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        process.environment = CLI.environment(in: dir)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -190,6 +192,7 @@ struct MultiProcessLedgerTests {
                     CLI.root.appendingPathComponent("examples/policies/claude-code.yaml").path,
                 ]
                 process.currentDirectoryURL = URL(fileURLWithPath: dir)
+                process.environment = CLI.environment(in: dir)
                 let input = Pipe()
                 process.standardInput = input
                 process.standardOutput = FileHandle.nullDevice

@@ -114,7 +114,14 @@ struct MerkleCheckpointCLITests {
         _ = try CLI.run(
             ["ledger", "bench", "--ledger", "l.jsonl", "--key", "log-key", "--count", "15", "--no-checkpoints"], in: dir
         )
-        #expect(try CLI.run(["verify", "l.jsonl"], in: dir).status == 0)  // the chain alone is valid
+        // The checkpoint the writers keep beside the ledger already catches it...
+        let beside = try CLI.run(["verify", "l.jsonl"], in: dir)
+        #expect(beside.status == 1)
+        #expect(beside.stdout.contains("missing (truncated or rolled back)"), "\(beside.stdout)")
+        // ...until the attacker, who holds the log key, replaces that one too: the chain alone is valid.
+        try removeCheckpointBeside(dir + "/l.jsonl")
+        #expect(try CLI.run(["checkpoint", "--ledger", "l.jsonl", "--key", "log-key"], in: dir).status == 0)
+        #expect(try CLI.run(["verify", "l.jsonl"], in: dir).status == 0)
         let rewritten = try CLI.run(["verify", "l.jsonl", "--checkpoint", "cp-30"], in: dir)
         #expect(rewritten.status == 1)
         #expect(rewritten.stdout.contains("do not hash to the checkpoint's root: receipts were rewritten"))
@@ -184,13 +191,16 @@ struct WitnessCLITests {
         _ = try CLI.run(
             ["ledger", "bench", "--ledger", "l.jsonl", "--key", "log-key", "--count", "25", "--no-checkpoints"], in: dir
         )
-        #expect(try CLI.run(["verify", "l.jsonl"], in: dir).status == 0)  // a valid chain, signed by the log key
+        let caught = try CLI.run(["verify", "l.jsonl"], in: dir)
+        #expect(caught.status == 1 && caught.stdout.contains("receipts were rewritten"), "\(caught.stdout)")
+        try removeCheckpointBeside(dir + "/l.jsonl")  // the attacker covers its tracks
         let rewrite = try CLI.run(
             ["checkpoint", "--ledger", "l.jsonl", "--key", "log-key", "--witness", w1.url, "--witness", w2.url], in: dir
         )
         #expect(rewrite.status == 1)
         #expect(rewrite.stderr.contains("the witness refused (422)"), "\(rewrite.stderr)")
         #expect(rewrite.stderr.contains("2 of 2 witnesses did not cosign"))
+        #expect(try CLI.run(["verify", "l.jsonl"], in: dir).status == 0)  // without witnesses, it got away
         let failed = try CLI.run(["verify", "l.jsonl", "--witness", w1.publicKey, "--witness", w2.publicKey], in: dir)
         #expect(failed.status == 1)
         #expect(failed.stdout.contains("only 0 of 2 witnesses cosigned checkpoint 55"), "\(failed.stdout)")
@@ -232,5 +242,12 @@ struct WitnessCLITests {
         try "planted\n".write(toFile: dir + "/b/notes.txt", atomically: true, encoding: .utf8)
         let planted = try CLI.run(["verify", "b"], in: dir)
         #expect(planted.status == 1 && planted.stdout.contains("notes.txt is not listed in the manifest"))
+    }
+}
+
+/// What an attacker with write access does after rewriting a ledger: drop the checkpoint beside it.
+func removeCheckpointBeside(_ ledger: String) throws {
+    for suffix in [".checkpoint", ".frontier"] where FileManager.default.fileExists(atPath: ledger + suffix) {
+        try FileManager.default.removeItem(atPath: ledger + suffix)
     }
 }

@@ -189,16 +189,55 @@ struct CrashSafetyTests {
         #expect(!torn.valid)
         #expect(torn.firstFailure?.reason.contains("torn final write") == true)
 
-        // The next writer (a new process: a new store object) moves the torn bytes aside and appends.
+        // The next writer (a new process: a new store object) keeps the torn bytes aside, records that it
+        // did (the evidence receipt comes first), then appends.
         let next = try JSONLStore(path: path)
-        _ = try next.append([draft(99)], sealer: sealer)
+        let appended = try next.append([draft(99)], sealer: sealer)
+        #expect(appended.count == 1 && appended[0].seq == 7)
         #expect(next.lastRecovery?.contains("torn final write") == true)
         let report = try next.verify(trust: trusted)
         #expect(report.valid, "\(report.failures.map(\.reason))")
-        #expect(report.receipts == 6)
-        #expect(Array(try next.query(ReceiptQuery()).map(\.hash).prefix(5)) == acknowledged)
+        #expect(report.receipts == 7)
+        let all = try next.query(ReceiptQuery())
+        #expect(Array(all.map(\.hash).prefix(5)) == acknowledged)
         let aside = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".torn-") }
         #expect(aside.count == 1)
+        let evidence = all[5]
+        #expect(evidence.kind == "event" && evidence.status == "torn_write_recovered")
+        #expect(evidence.body["event"]?["bytes"] == .int(47))
+        #expect(evidence.body["event"]?["saved_to"]?.stringValue == directory + "/" + aside[0])
+    }
+
+    @Test func aReceiptWhoseNewlineWasRemovedKeepsItsPlaceAndSeq() throws {
+        let directory = temporaryDirectory()
+        let path = directory + "/l.jsonl"
+        let store = try filled(path, count: 5)
+        let acknowledged = try store.query(ReceiptQuery()).map(\.hash)
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        data.removeLast()  // the last receipt's newline
+        try data.write(to: URL(fileURLWithPath: path))
+        let next = try JSONLStore(path: path)
+        let appended = try next.append([draft(99)], sealer: sealer)
+        #expect(appended[0].seq == 6)
+        #expect(next.lastRecovery?.contains("had no final newline") == true)
+        #expect(Array(try next.query(ReceiptQuery()).map(\.hash).prefix(5)) == acknowledged)
+        #expect(try next.verify(trust: trusted).valid)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".torn-") }.isEmpty)
+    }
+
+    @Test func aDamagedLineTheCheckpointCoversIsNeverWrittenOver() throws {
+        let path = temporaryDirectory() + "/l.jsonl"
+        let store = try filled(path, count: 5)
+        try LedgerCheckpoints.advance(store: store, key: sealer.key)
+        // Damage the last (checkpointed) receipt's line: it no longer parses, and lost its newline.
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        data.removeLast(20)
+        try data.write(to: URL(fileURLWithPath: path))
+        let next = try JSONLStore(path: path)
+        #expect {
+            _ = try next.append([draft(99)], sealer: sealer)
+        } throws: { "\($0)".contains("refusing to write over an acknowledged receipt") }
+        #expect(!(try next.verify(trust: trusted).valid))
     }
 
     @Test func aFileWithOnlyATornLineRecovers() throws {
@@ -378,13 +417,18 @@ struct KeyTests {
         #expect(throws: KeyError.self) { try KeyFile.write(SigningKey.generate(), to: path) }
     }
 
-    @Test func withNoKeyConfiguredOneIsGeneratedOnceAndAnnounced() throws {
+    @Test func adaptersNeverCreateAKey() throws {
         let directory = temporaryDirectory()
-        let first = try KeyResolver.resolve(explicitPath: nil, stateDirectory: directory)
-        #expect(first.notice?.contains("generated a new signing key") == true)
-        let second = try KeyResolver.resolve(explicitPath: nil, stateDirectory: directory)
-        #expect(second.notice == nil)
-        #expect(second.key.keyID == first.key.keyID)
+        #expect {
+            _ = try KeyResolver.resolve(explicitPath: nil, stateDirectory: directory)
+        } throws: { "\($0)".contains("adapters never create one") }
+        #expect(!FileManager.default.fileExists(atPath: directory + "/signing-key"))
+        // An absolute ledger path names the state home: the key beside it, wherever the process runs.
+        let key = SigningKey.generate()
+        try KeyFile.write(key, to: directory + "/signing-key")
+        let beside = try KeyResolver.resolve(
+            explicitPath: nil, stateDirectory: "/nonexistent", ledger: directory + "/ledger.sqlite")
+        #expect(beside.key.keyID == key.keyID)
     }
 
     @Test func badKeyMaterialIsRefused() {
@@ -414,8 +458,9 @@ struct StoredTextHashTests {
         #expect(Receipt.hashOfStoredText(edited, hash: receipt.hash, signature: receipt.signature) != receipt.hash)
     }
 
-    @Test func reformattedButUnchangedReceiptsStillVerify() throws {
-        // Pretty-printing a JSONL line keeps its content: verify falls back to the canonical encoding.
+    @Test func reformattedReceiptsAreRefusedInALedger() throws {
+        // What is stored must be what was signed: a re-spaced line could be made to read differently
+        // from the canonical text to a reader that does not re-encode.
         let path = temporaryDirectory() + "/l.jsonl"
         let store = try filled(path, count: 3)
         var content = lines(path)
@@ -424,6 +469,9 @@ struct StoredTextHashTests {
             decoding: try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes]),
             as: UTF8.self)
         write(content, path)
-        #expect(try store.verify(trust: trusted).valid)
+        let report = try store.verify(trust: trusted)
+        #expect(!report.valid)
+        #expect(report.firstFailure?.seq == 2)
+        #expect(report.firstFailure?.reason.contains("not the canonical encoding") == true)
     }
 }
