@@ -186,7 +186,8 @@ struct InstallCommand: ParsableCommand {
                 try KeyFile.write(key, to: keyPath)
                 try UserTrust.pin(key.publicKey, label: KeyResolver.absolute(keyPath))
                 try Terminal.write(
-                    "generated a signing key \(key.keyID) at \(keyPath) (mode 0600) and pinned it in \(UserTrust.path)\n")
+                    "generated a signing key \(key.keyID) at \(keyPath) (mode 0600) and pinned it in \(UserTrust.path)\n"
+                )
             } else {
                 let existing = try KeyFile.read(keyPath)
                 guard UserTrust.isPinned(existing.publicKey) else {

@@ -21,7 +21,9 @@ struct KeysCommand: ParsableCommand {
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a new signing key (mode 0600) and pin its public key in your trust file.")
-        @Option(name: .long, help: ArgumentHelp("Where to write it (default: the state home's signing-key).", valueName: "path"))
+        @Option(
+            name: .long,
+            help: ArgumentHelp("Where to write it (default: the state home's signing-key).", valueName: "path"))
         var out: String?
         @Flag(name: .long, help: "Replace an existing key file.") var force = false
         @Flag(name: .long, help: "Do not pin the new key in your trust file.") var noPin = false
@@ -37,7 +39,8 @@ struct KeysCommand: ParsableCommand {
                     pinned = "pinned in \(UserTrust.path)"
                 }
                 try Terminal.write(
-                    "wrote \(path) (mode 0600)\nkey id: \(key.keyID)\npublic key: \(key.publicKey.hex)\ntrust: \(pinned)\n")
+                    "wrote \(path) (mode 0600)\nkey id: \(key.keyID)\npublic key: \(key.publicKey.hex)\ntrust: \(pinned)\n"
+                )
             }
         }
     }
@@ -126,7 +129,9 @@ struct KeysCommand: ParsableCommand {
                 let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
                 let manifestPath =
                     manifest
-                    ?? directory.appendingPathComponent("rotation-\(next.keyID.replacingOccurrences(of: ":", with: "-")).json").path
+                    ?? directory.appendingPathComponent(
+                        "rotation-\(next.keyID.replacingOccurrences(of: ":", with: "-")).json"
+                    ).path
                 try Terminal.write(Terminal.prettyJSON(document), to: manifestPath)
                 // The hand-over is recorded, signed by the old key, before the new key signs anything.
                 let ledgerPath = ledger ?? StateDirectory.defaultLedger
@@ -135,13 +140,15 @@ struct KeysCommand: ParsableCommand {
                     let store = try ReceiptStores.open(path: ledgerPath)
                     var draft = ReceiptDraft(kind: .event, status: "key_rotated")
                     draft.extra["rotation"] = document
-                    let receipts = try store.append([draft], sealer: Sealer(key: old, redactor: Redactor(enabled: false)))
+                    let receipts = try store.append(
+                        [draft], sealer: Sealer(key: old, redactor: Redactor(enabled: false)))
                     _ = try? LedgerCheckpoints.advance(store: store, key: old)
                     recorded = "recorded as receipt #\(receipts.first?.seq ?? 0) in \(ledgerPath)"
                 }
                 let wasPinned = UserTrust.isPinned(old.publicKey)
                 if wasPinned {
-                    try UserTrust.pin(next.publicKey, label: "rotated from \(old.keyID) (\(KeyResolver.absolute(path)))")
+                    try UserTrust.pin(
+                        next.publicKey, label: "rotated from \(old.keyID) (\(KeyResolver.absolute(path)))")
                 }
                 try KeyFile.write(next, to: path, overwrite: true)
                 let retired = directory.appendingPathComponent("retired-keys").path

@@ -92,7 +92,8 @@ struct ReceiptsCommand: ParsableCommand {
                 try Terminal.write(
                     HTMLViewer.render(title: "Countersign receipts", receipts: receipts, subtitle: path), to: output)
             case .bundle:
-                let resolved = try KeyResolver.resolve(explicitPath: key, stateDirectory: StateDirectory.path, ledger: ledger)
+                let resolved = try KeyResolver.resolve(
+                    explicitPath: key, stateDirectory: StateDirectory.path, ledger: ledger)
                 var files = ["report.md": Render.markdown(receipts), "timeline.txt": Render.timeline(receipts)]
                 files.merge(try merkleEvidence(receipts, store: store, ledger: path, key: resolved.key)) { a, _ in a }
                 try AuditBundle.export(
@@ -198,7 +199,8 @@ struct VerifyCommand: ParsableCommand {
             if given || !witnesses.isEmpty {
                 report.fail("no checkpoint at \(file): cosignatures need one (countersign checkpoint --witness URL)")
             } else if pruned {
-                report.warnings.append("the ledger was pruned and has no checkpoint beside it: a cut tail cannot be detected")
+                report.warnings.append(
+                    "the ledger was pruned and has no checkpoint beside it: a cut tail cannot be detected")
             } else if report.receipts > 0 {
                 report.fail(
                     "no checkpoint at \(file): every writer keeps one, so it was removed (or this ledger predates checkpoints: then run 'countersign checkpoint --ledger \(path)' once); without it a cut tail cannot be detected"
@@ -286,7 +288,9 @@ struct VerifyCommand: ParsableCommand {
                     : report.signers.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(
                         separator: ", ")) + "; trust: \(report.trust)")
         if let size = report.checkpointSize, report.kind != "bundle" {
-            lines.append("checkpoint: checked against checkpoint \(size)\(report.anchorChecked ? " (given)" : " (beside the ledger)")")
+            lines.append(
+                "checkpoint: checked against checkpoint \(size)\(report.anchorChecked ? " (given)" : " (beside the ledger)")"
+            )
         }
         for rotation in report.rotations {
             lines.append("rotation: \(rotation.from) handed over to \(rotation.to) at receipt #\(rotation.seq)")

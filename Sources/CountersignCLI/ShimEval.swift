@@ -104,7 +104,8 @@ enum ShimEval {
         let guarded = try agent(
             command: [
                 me, "mcp", "proxy", "--policy", policyPath, "--ledger", ledger, "--pins", directory + "/pins.sqlite",
-                "--approval", "auto-deny", "--key", KeyResolver.absolute(key.source), "--", me, "_hostile-mcp-server", "--log", guardedLog,
+                "--approval", "auto-deny", "--key", KeyResolver.absolute(key.source), "--", me, "_hostile-mcp-server",
+                "--log", guardedLog,
             ], log: guardedLog)
 
         let store = try ReceiptStores.open(path: ledger)

@@ -56,6 +56,9 @@ public struct ActionEnvelope: Sendable, Hashable {
         return .object(object)
     }
 
+    /// What `actionHash` hashes: the envelope without `created_at`.
+    public var hashPayload: JSONValue { .object(hashPayloadObject) }
+
     private var hashPayloadObject: [String: JSONValue] {
         [
             "actor": .string(actor), "surface": .string(surface), "tool": .string(tool), "intent": .string(intent),

@@ -80,10 +80,12 @@ public enum LedgerCheckpoints {
                 state = extended
                 if let existing, existing.checkpoint.size != saved.frontier.size {
                     // The frontier does not describe the checkpoint: check against the whole tree.
-                    return try advanceFromTree(store: store, key: key, existing: existing, paths: (checkpointPath, frontierPath))
+                    return try advanceFromTree(
+                        store: store, key: key, existing: existing, paths: (checkpointPath, frontierPath))
                 }
             } else {
-                return try advanceFromTree(store: store, key: key, existing: existing, paths: (checkpointPath, frontierPath))
+                return try advanceFromTree(
+                    store: store, key: key, existing: existing, paths: (checkpointPath, frontierPath))
             }
             if let existing, existing.checkpoint.size == state.frontier.size { return existing }
             return try write(state, key: key, paths: (checkpointPath, frontierPath))
@@ -97,7 +99,9 @@ public enum LedgerCheckpoints {
         var anchored = false
         let last = Int64(saved.frontier.size)
         try LedgerLog.leaves(of: store, after: saved.frontier.size - 1) { seq, hash in
-            guard let leaf = Merkle.receiptLeaf(hash) else { throw LedgerError("receipt \(seq) has no valid sha256 hash") }
+            guard let leaf = Merkle.receiptLeaf(hash) else {
+                throw LedgerError("receipt \(seq) has no valid sha256 hash")
+            }
             if seq == last {
                 anchored = leaf == saved.lastLeaf
                 return
@@ -127,8 +131,11 @@ public enum LedgerCheckpoints {
             return nil
         }
         if let existing {
-            if let problem = divergence(from: existing.checkpoint, origin: origin, size: tree.size, root: { try tree.root(size: $0) }) {
-                throw Divergence(description: "\(problem); the checkpoint is kept as evidence (run 'countersign verify')")
+            if let problem = divergence(
+                from: existing.checkpoint, origin: origin, size: tree.size, root: { try tree.root(size: $0) })
+            {
+                throw Divergence(
+                    description: "\(problem); the checkpoint is kept as evidence (run 'countersign verify')")
             }
             if existing.checkpoint.size == tree.size { return existing }
         }

@@ -66,7 +66,8 @@ struct FrontierFile {
 
     static func read(_ path: String) -> FrontierFile? {
         guard let data = FileManager.default.contents(atPath: path), let json = try? JSONValue.parse(data),
-            let origin = json["origin"]?.stringValue, let lastLeaf = json["last_leaf"]?.stringValue.flatMap(Hex.decode).map({ Array($0) }),
+            let origin = json["origin"]?.stringValue,
+            let lastLeaf = json["last_leaf"]?.stringValue.flatMap(Hex.decode).map({ Array($0) }),
             case .int(let size)? = json["size"], let hexes = json["nodes"]?.arrayValue
         else { return nil }
         let nodes = hexes.compactMap { $0.stringValue.flatMap(Hex.decode).map { Array($0) } }

@@ -143,13 +143,18 @@ public struct ReceiptDraft: Sendable, Hashable {
         self.extra = extra
     }
 
-    /// The draft for an action: the envelope redacted, its hash taken before redaction.
+    /// The draft for an action: the envelope redacted. Its `action_hash` is the plain SHA-256 of the
+    /// envelope when nothing was redacted (anyone can recompute it from the receipt); when something was,
+    /// it is keyed (`hmac-sha256:…`), so the hash cannot confirm a guessed secret.
     public static func forAction(
         _ envelope: ActionEnvelope, kind: Kind, status: String, redactor: Redactor
     ) -> ReceiptDraft {
-        ReceiptDraft(
+        let plain = envelope.jsonValue
+        let redacted = redactor.redact(plain)
+        let hash = redacted == plain ? envelope.actionHash : redactor.protectedHash(envelope.hashPayload)
+        return ReceiptDraft(
             kind: kind, status: status, sessionID: envelope.sessionID.map(redactor.redact),
-            traceID: envelope.traceID, actionHash: envelope.actionHash, action: redactor.redact(envelope.jsonValue))
+            traceID: envelope.traceID, actionHash: hash, action: redacted)
     }
 
     /// The fields of the receipt body, without the chain fields.
@@ -239,11 +244,16 @@ public struct ResultRecord: Sendable, Hashable {
             if case .string(let s) = value { return s }
             return CanonicalJSON.string(value)
         }()
-        var preview = redactor.redact(text)
+        let redacted = redactor.redact(text)
+        var preview = redacted
         if preview.count > Self.previewLimit { preview = String(preview.prefix(Self.previewLimit - 1)) + "…" }
+        // An output that held a redacted or secret-labelled value gets a keyed hash: a plain one would
+        // confirm a guess at the whole output (`cat password.txt` → `hunter2`).
+        let protected = redactor.enabled && (redacted != text || labels.contains("secret"))
         return .object([
-            "sha256": .string(Digest.canonicalHash(value)), "preview": .string(preview),
-            "labels": .array(labels.map(JSONValue.string)),
+            protected ? "hmac_sha256" : "sha256": .string(
+                protected ? redactor.protectedHash(value) : Digest.canonicalHash(value)),
+            "preview": .string(preview), "labels": .array(labels.map(JSONValue.string)),
         ])
     }
 }

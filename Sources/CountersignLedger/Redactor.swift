@@ -1,4 +1,5 @@
 import CountersignCore
+import Crypto
 import Foundation
 
 /// Removes secrets from everything a receipt stores, before it is hashed, signed or written.
@@ -13,6 +14,9 @@ public struct Redactor: @unchecked Sendable {
     public static let marker = "[REDACTED]"
     public let enabled: Bool
     private let rules: [(NSRegularExpression, String, [String])]
+    /// Keys the hashes of anything redaction changed (set by the sealer, derived from its signing key):
+    /// a plain SHA-256 of a redacted value would let anyone confirm a guess (`hunter2`) by hashing it.
+    private var hashKey: SymmetricKey?
 
     public init(enabled: Bool = true) {
         self.enabled = enabled
@@ -101,6 +105,25 @@ public struct Redactor: @unchecked Sendable {
             result = regex.stringByReplacingMatches(in: result, options: [], range: range, withTemplate: template)
         }
         return result
+    }
+
+    /// This redactor with its hashes keyed by a key derived (HKDF-SHA256) from `signingKey`; only the
+    /// signer can compute them, so they correlate receipts of one action without revealing it.
+    public func keyed(by signingKey: SigningKey) -> Redactor {
+        var copy = self
+        copy.hashKey = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: signingKey.privateKey.rawRepresentation),
+            info: Data("countersign keyed hashes v1".utf8), outputByteCount: 32)
+        return copy
+    }
+
+    /// The hash of a value that held something redaction removed: `hmac-sha256:` + HMAC-SHA256 of its
+    /// RFC 8785 encoding under the signer's derived key; without a key, the SHA-256 of the redacted value
+    /// (nothing secret goes in).
+    public func protectedHash(_ value: JSONValue) -> String {
+        guard let hashKey else { return Digest.canonicalHash(redact(value)) }
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(CanonicalJSON.string(value).utf8), using: hashKey)
+        return "hmac-sha256:" + Digest.hex(Data(mac))
     }
 
     public func redact(_ value: JSONValue) -> JSONValue {

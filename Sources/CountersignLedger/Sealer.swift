@@ -10,7 +10,7 @@ public struct Sealer: Sendable {
 
     public init(key: SigningKey, redactor: Redactor = Redactor()) {
         self.key = key
-        self.redactor = redactor
+        self.redactor = redactor.keyed(by: key)
     }
 
     public func seal(_ draft: ReceiptDraft, seq: Int64, prev: String) -> Receipt {

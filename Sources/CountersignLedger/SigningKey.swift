@@ -221,7 +221,8 @@ public enum KeyResolver {
         } catch {
             notice += "; could not pin it (\(error)): verify will report UNVERIFIED until you do"
         }
-        return Resolved(key: key, source: path, notice: notice + "; share its public key with auditors: countersign keys show")
+        return Resolved(
+            key: key, source: path, notice: notice + "; share its public key with auditors: countersign keys show")
     }
 
     public static func absolute(_ path: String) -> String {

@@ -223,7 +223,8 @@ public struct ChainVerifier {
             } else if requireCanonical {
                 failLight(
                     position, light,
-                    "the stored text is not the canonical encoding that was signed (re-spaced or re-ordered after signing)")
+                    "the stored text is not the canonical encoding that was signed (re-spaced or re-ordered after signing)"
+                )
             }
         }
         if f.kind == "event", text.contains("\"key_rotated\""), let receipt = try? Receipt.parse(text) {

@@ -17,7 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from redteam.harness import (BIN, DIALECTS, EXECUTABLES, POLICIES, PYTHON, HookSite, Problems, RawMCPClient,
+from redteam.harness import (BIN, DIALECTS, EXECUTABLES, POLICIES, PYTHON, HookSite, Problems, RawMCPClient, ensure_key,
                              claude_post, claude_pre, claude_prompt, environment, initialize, is_refusal,
                              parallel, policy_eval, policy_test, run, server_log, strings, tool_text, verdict)
 
@@ -1054,6 +1054,7 @@ rules:
 # 13-15. The MCP proxy --------------------------------------------------------------------------------
 
 def proxy_args(home, policy, server_args, *, extra=(), approval="auto-deny"):
+    ensure_key(home)  # the proxy never creates a key
     return [BIN, "mcp", "proxy", "--policy", str(policy), "--ledger", str(home / "ledger.sqlite"), "--approval",
             approval, *extra, "--", PYTHON, str(LOGGING_SERVER), *server_args]
 

@@ -58,6 +58,9 @@ def anyio_backend():
 @pytest.fixture
 def home(tmp_path):
     (tmp_path / "policy.yaml").write_text(POLICY)
+    # The proxy never creates a signing key: make it as `countersign init` would (pinned for verify).
+    subprocess.run([BIN, "keys", "generate", "--out", str(tmp_path / "signing-key")], check=True,
+                   capture_output=True)
     return tmp_path
 
 

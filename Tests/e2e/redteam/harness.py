@@ -111,13 +111,13 @@ class HookSite:
         self._ready_lock = threading.Lock()
 
     def warm(self):
-        """One call before any concurrent ones: the first process creates the signing key, the ledger and
-        the session store. (Concurrent first calls race on the key file today: a reader may see it half
-        written and block the call — fail-closed, but it would blur what a test observes.)"""
+        """Set-up before any concurrent calls, as `countersign install` does it: the signing key (hooks never
+        create one), then one call that creates the ledger and the session store."""
         with self._ready_lock:
             if self._ready:
                 return
             self._ready = True
+            ensure_key(self.state)
             prompt = {"claude-code": ("UserPromptSubmit", "session_id"), "codex": ("UserPromptSubmit", "session_id"),
                       "gemini": ("BeforeAgent", "session_id"), "cursor": ("beforeSubmitPrompt", "conversation_id")}
             event, session_key = prompt[self.dialect]
@@ -160,6 +160,15 @@ def verdict(dialect, result):
     if dialect == "gemini":
         return {"block": "deny"}.get(answer.get("decision"), answer.get("decision") or "allow")
     return answer.get("permission") or "allow"
+
+
+def ensure_key(state):
+    """The signing key of a state directory, made (and pinned in the test run's trust file) if missing."""
+    key = Path(state) / "signing-key"
+    if not key.exists():
+        made = run([BIN, "keys", "generate", "--out", str(key)], env=environment(state))
+        assert made.code == 0, made.stderr
+    return key
 
 
 def receipts(ledger, state):
