@@ -188,53 +188,6 @@ struct VerifyCommand: ParsableCommand {
         }
     }
 
-    /// Checks the ledger against a checkpoint (--checkpoint, else with --witness the one beside it).
-    func anchor(_ report: inout VerificationReport, store: any ReceiptStore, path: String, trust: TrustedSigners) throws
-    {
-        let witnesses = try witness.map { try PublicKey(hex: $0) }
-        let given = checkpoint != nil
-        let file = checkpoint ?? LedgerLog.checkpointPath(forLedger: path)
-        let pruned = (report.firstSeq ?? 1) > 1 || !report.pruned.isEmpty
-        guard FileManager.default.fileExists(atPath: file) else {
-            if given || !witnesses.isEmpty {
-                report.fail("no checkpoint at \(file): cosignatures need one (countersign checkpoint --witness URL)")
-            } else if pruned {
-                report.warnings.append(
-                    "the ledger was pruned and has no checkpoint beside it: a cut tail cannot be detected")
-            } else if report.receipts > 0 {
-                report.fail(
-                    "no checkpoint at \(file): every writer keeps one, so it was removed (or this ledger predates checkpoints: then run 'countersign checkpoint --ledger \(path)' once); without it a cut tail cannot be detected"
-                )
-            }
-            return
-        }
-        if !given && pruned {
-            report.warnings.append("the ledger was pruned: its checkpoint beside it cannot be checked against it")
-            return
-        }
-        let signed = try SignedCheckpoint.read(file)
-        var logKeys = Array(trust.keys.values) + report.rotatedKeys
-        if trust.isEmpty {
-            // Unpinned: the keys the ledger's own receipts name.
-            var first = ReceiptQuery()
-            first.limit = 1
-            var last = first
-            last.descending = true
-            for receipt in try store.query(first) + store.query(last) {
-                if let hex = receipt.body["signer_public_key"]?.stringValue, let key = try? PublicKey(hex: hex) {
-                    logKeys.append(key)
-                }
-            }
-        }
-        do {
-            let (tree, origin) = try LedgerLog.load(store)
-            AnchorCheck(checkpoint: signed, logKeys: logKeys, witnesses: witnesses, quorum: witnessQuorum)
-                .apply(to: &report, tree: tree, origin: origin, given: given)
-        } catch {
-            report.fail("\(error)")
-        }
-    }
-
     func trust() throws -> TrustedSigners {
         var trust = TrustedSigners()
         if let trustedKeys { trust = try TrustedSigners.load(path: trustedKeys) }
@@ -263,9 +216,9 @@ struct VerifyCommand: ParsableCommand {
                     anchor: witnesses.isEmpty ? nil : (witnesses: witnesses, quorum: witnessQuorum ?? witnesses.count))
             } else {
                 let store = try openExisting(path)
-                var checked = try store.verify(trust: trust, checkSignatures: !chainOnly)
-                try anchor(&checked, store: store, path: path, trust: trust)
-                report = checked
+                report = try store.verifyLedger(
+                    trust: trust, checkSignatures: !chainOnly, checkpoint: checkpoint,
+                    witnesses: try witness.map { try PublicKey(hex: $0) }, quorum: witnessQuorum)
             }
             switch format {
             case .json: try Terminal.write(Terminal.prettyJSON(report.json))

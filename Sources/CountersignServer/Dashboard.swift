@@ -117,9 +117,10 @@ enum Dashboard {
           const badge = $("verify-status");
           try {
             const report = await api("/v1/verify");
-            const valid = !report.failures || report.failures.length === 0;
-            badge.textContent = "ledger: " + (valid ? "verified" : "INVALID") + " (" + report.receipts + " receipts)";
-            badge.className = "badge " + (valid ? "ok" : "bad");
+            // "verified" only when the chain holds and its signers are pinned (as countersign verify says).
+            const state = !report.valid ? "INVALID" : report.verified ? "verified" : "UNVERIFIED (no trusted key)";
+            badge.textContent = "ledger: " + state + " (" + report.receipts + " receipts)";
+            badge.className = "badge " + (report.verified ? "ok" : "bad");
           } catch (error) { badge.textContent = "ledger: " + error.message; badge.className = "badge bad"; }
         }
         async function loadInbox() {
