@@ -39,7 +39,10 @@ let package = Package(
         // Provenance: session state — session labels and labelled values from tool outputs and user input.
         .target(
             name: "CountersignProvenance",
-            dependencies: ["CountersignCore", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "CountersignCore", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // Policy: YAML loading with positions, validation, lint, compiled matchers, evaluation, fixtures.
         .target(

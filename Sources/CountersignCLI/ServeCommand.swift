@@ -65,7 +65,9 @@ struct ServeCommand: AsyncParsableCommand {
             }
             let loaded = try Policy.load(path: policy ?? StateDirectory.path + "/policy.yaml")
             let writer = try checkpoints.writer(ledger, keyMode: .create)
-            let store = try SessionStore(path: sessions ?? StateDirectory.path + "/sessions.sqlite")
+            let store = try SessionStore(
+                path: sessions ?? StateDirectory.path + "/sessions.sqlite",
+                sealer: ValueSealer(key: writer.sealer.key.derivedKey(ValueSealer.purpose)))
             let gate = Gate(policy: loaded, writer: writer, sessions: store)
             let server = try CountersignServer(
                 gate: gate,

@@ -92,7 +92,9 @@ public enum HookProcess {
             let store = try openStore(options)
             let sealer = try sealer(options)
             let writer = LedgerWriter(store: store, sealer: sealer)
-            let sessions = try SessionStore(path: options.sessions ?? state + "/sessions.sqlite")
+            let sessions = try SessionStore(
+                path: options.sessions ?? state + "/sessions.sqlite",
+                sealer: ValueSealer(key: sealer.key.derivedKey(ValueSealer.purpose)))
             let gate = Gate(policy: policy, writer: writer, sessions: sessions)
             let result = await HookRunner(dialect: dialect, gate: gate, secondKey: secondKey).run(input)
             return checkpointed(result, store: store, key: sealer.key)

@@ -111,9 +111,7 @@ public struct Redactor: @unchecked Sendable {
     /// signer can compute them, so they correlate receipts of one action without revealing it.
     public func keyed(by signingKey: SigningKey) -> Redactor {
         var copy = self
-        copy.hashKey = HKDF<SHA256>.deriveKey(
-            inputKeyMaterial: SymmetricKey(data: signingKey.privateKey.rawRepresentation),
-            info: Data("countersign keyed hashes v1".utf8), outputByteCount: 32)
+        copy.hashKey = signingKey.derivedKey("countersign keyed hashes v1")
         return copy
     }
 

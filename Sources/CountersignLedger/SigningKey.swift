@@ -25,6 +25,14 @@ public struct SigningKey: Sendable {
     }
 
     public var privateKeyHex: String { Digest.hex(privateKey.rawRepresentation) }
+
+    /// A 256-bit key for another purpose, derived with HKDF-SHA256 (info = `purpose`): keyed hashes that
+    /// only the holder of this signing key can compute.
+    public func derivedKey(_ purpose: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: privateKey.rawRepresentation), info: Data(purpose.utf8),
+            outputByteCount: 32)
+    }
     public var keyID: String { publicKey.keyID }
 
     /// Hex Ed25519 signature over the UTF-8 bytes of `message`.

@@ -43,6 +43,31 @@ public enum MatchKey {
         return String(scalars)
     }
 
+    /// The runs of letters and digits of `text` in match-key form (decoded, NFKC, case-folded), in order:
+    /// `runs(of: t).joined() == of(t)`. Sealed secrets are compared against windows of consecutive runs.
+    public static func runs(of text: String) -> [String] {
+        var source = text
+        if text.utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: "\\") })
+        {
+            source = percentDecoded(source)
+        }
+        let folded =
+            source.utf8.allSatisfy({ $0 < 0x80 })
+            ? source.lowercased() : source.precomposedStringWithCompatibilityMapping.lowercased()
+        var runs: [String] = []
+        var current = String.UnicodeScalarView()
+        for scalar in folded.unicodeScalars {
+            if scalar.properties.isAlphabetic || scalar.properties.numericType != nil {
+                current.append(scalar)
+            } else if !current.isEmpty {
+                runs.append(String(current))
+                current = String.UnicodeScalarView()
+            }
+        }
+        if !current.isEmpty { runs.append(String(current)) }
+        return runs
+    }
+
     /// `%XX` sequences, HTML character references (`&#115;`, `&#x73;`) and `\xHH` / `\uHHHH` escapes
     /// decoded, repeatedly (a value encoded several times) until nothing changes, at most eight rounds;
     /// invalid UTF-8 left as it was.

@@ -34,6 +34,16 @@ public struct SessionState: Sendable, Hashable {
         self.values = ValueIndex(entries: values, trustedTexts: trustedTexts, unattributed: unattributed)
     }
 
+    init(
+        id: String, registry: LabelRegistry, limits: ProvenanceLimits, labels: LabelSet, values: [ValueIndex.Entry],
+        trustedTexts: [String], unattributed: LabelSet, sealed: SealedValues
+    ) {
+        self.init(id: id, registry: registry, limits: limits)
+        self.labels = labels
+        self.values = ValueIndex(
+            entries: values, trustedTexts: trustedTexts, unattributed: unattributed, sealed: sealed)
+    }
+
     /// Records a tool output (any JSON) with the labels of its source.
     public mutating func recordOutput(_ output: JSONValue, labels outputLabels: LabelSet) {
         labels.formUnion(outputLabels)
@@ -80,14 +90,20 @@ public struct SessionState: Sendable, Hashable {
         let integrity = registry.mask(.integrity)
         var result = LabelSet()
         var keys: [String] = []
+        var texts: [String] = []
         Self.forEachLeafText(value) { text in
             let key = MatchKey.of(text)
             keys.append(key)
+            if !values.sealed.isEmpty { texts.append(text) }
             result.formUnion(values.labels(ofKey: key, raw: text, integrity: integrity, limits: limits))
         }
         if keys.count > 1 {
             result.formUnion(values.labels(ofJoined: keys.joined(), integrity: integrity, limits: limits))
             result.formUnion(values.labels(ofJoined: keys.reversed().joined(), integrity: integrity, limits: limits))
+            if !values.sealed.isEmpty {
+                result.formUnion(values.sealed.labels(of: texts.joined(), integrity: integrity))
+                result.formUnion(values.sealed.labels(of: texts.reversed().joined(), integrity: integrity))
+            }
         }
         return result
     }

@@ -13,8 +13,13 @@ public final class SessionStore: @unchecked Sendable {
     /// `session_labels` rows of labels every argument carries (see `ValueIndex.unattributed`).
     static let unattributedPrefix = "@unattributed:"
 
-    public init(path: String) throws {
+    /// Keys secret values before they are written (nil: secrets are not written at all — their labels
+    /// become the session's unattributed labels instead).
+    public let sealer: ValueSealer?
+
+    public init(path: String, sealer: ValueSealer? = nil) throws {
         self.path = path
+        self.sealer = sealer
         try FileManager.default.createDirectory(
             at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
         var config = Configuration()
@@ -88,12 +93,21 @@ public final class SessionStore: @unchecked Sendable {
             }
             var order: [String] = []
             var byText: [String: ValueIndex.Entry] = [:]
+            var sealed = SealedValues()
+            sealed.sealer = sealer
             let rows = try Row.fetchCursor(
                 db.cachedStatement(sql: "SELECT text, label FROM session_values WHERE session_id = ? ORDER BY rowid"),
                 arguments: [id])
             while let row = try rows.next() {
                 let text: String = row["text"]
                 let label: String = row["label"]
+                if let (check, digest, length) = ValueSealer.parse(text) {
+                    let isTrusted = label == Self.trustedMark
+                    sealed.add(
+                        check: check, digest: digest, length: length,
+                        labels: isTrusted ? LabelSet() : registry.set([label]), trusted: isTrusted)
+                    continue
+                }
                 var entry =
                     byText[text]
                     ?? {
@@ -112,26 +126,41 @@ public final class SessionStore: @unchecked Sendable {
                 arguments: [id])
             return SessionState(
                 id: id, registry: registry, limits: limits, labels: labels, values: order.map { byText[$0]! },
-                trustedTexts: trustedTexts, unattributed: unattributed)
+                trustedTexts: trustedTexts, unattributed: unattributed, sealed: sealed)
         }
     }
 
     /// Writes what `updated` knows beyond `original` (both states of one session).
     public func save(_ updated: SessionState, since original: SessionState) throws {
         let registry = updated.registry
-        let newLabels =
+        var newLabels =
             registry.names(updated.labels.subtracting(original.labels))
             + registry.names(updated.unattributedLabels.subtracting(original.unattributedLabels)).map {
                 Self.unattributedPrefix + $0
             }
         let before = Dictionary(original.values.entries.map { ($0.text, $0) }, uniquingKeysWith: { a, _ in a })
+        let confidential = registry.mask(.confidentiality)
         var valueRows: [(String, String)] = []
+        var withheld = LabelSet()
         for entry in updated.values.entries {
             let old = before[entry.text]
-            for label in registry.names(entry.labels.subtracting(old?.labels ?? LabelSet())) {
-                valueRows.append((entry.text, label))
+            let added = entry.labels.subtracting(old?.labels ?? LabelSet())
+            let newlyTrusted = entry.trusted && old?.trusted != true
+            guard !added.isEmpty || newlyTrusted else { continue }
+            // A secret value never reaches the file in plain text: keyed, or (no key) not at all.
+            var stored = entry.text
+            if entry.labels.intersects(confidential) {
+                guard let sealer else {
+                    withheld.formUnion(entry.labels)
+                    continue
+                }
+                stored = sealer.sealed(entry.text)
             }
-            if entry.trusted && old?.trusted != true { valueRows.append((entry.text, Self.trustedMark)) }
+            for label in registry.names(added) { valueRows.append((stored, label)) }
+            if newlyTrusted { valueRows.append((stored, Self.trustedMark)) }
+        }
+        newLabels += registry.names(withheld.subtracting(original.unattributedLabels)).map {
+            Self.unattributedPrefix + $0
         }
         let newTrusted = updated.values.trustedTexts.dropFirst(original.values.trustedTexts.count)
         guard !newLabels.isEmpty || !valueRows.isEmpty || !newTrusted.isEmpty else { return }

@@ -32,10 +32,16 @@ public struct ValueIndex: Sendable, Hashable {
     public private(set) var unattributed = LabelSet()
     /// Bytes of match keys held, for `ProvenanceLimits.maximumBytes`.
     private var bytes = 0
+    /// Secret values read back from the store, known only by keyed digest (see `ValueSealer`).
+    var sealed = SealedValues()
 
     public init() {}
 
-    init(entries: [Entry], trustedTexts: [String], unattributed: LabelSet = LabelSet()) {
+    init(
+        entries: [Entry], trustedTexts: [String], unattributed: LabelSet = LabelSet(),
+        sealed: SealedValues = SealedValues()
+    ) {
+        self.sealed = sealed
         self.entries = entries
         self.trustedTexts = trustedTexts
         self.unattributed = unattributed
@@ -43,7 +49,7 @@ public struct ValueIndex: Sendable, Hashable {
         bytes = entries.reduce(0) { $0 + $1.text.utf8.count } + trustedTexts.reduce(0) { $0 + $1.utf8.count }
     }
 
-    public var isEmpty: Bool { entries.isEmpty && unattributed.isEmpty }
+    public var isEmpty: Bool { entries.isEmpty && unattributed.isEmpty && sealed.isEmpty }
     public var count: Int { entries.count }
 
     /// Remembers a text and its words.
@@ -102,6 +108,7 @@ public struct ValueIndex: Sendable, Hashable {
 
     func labels(ofKey key: String, raw: String, integrity: LabelSet, limits: ProvenanceLimits) -> LabelSet {
         var result = unattributed
+        if !sealed.isEmpty { result.formUnion(sealed.labels(of: raw, integrity: integrity)) }
         let length = key.utf8.count
         guard length > 0, !entries.isEmpty else { return result }
         var argumentTyped: Bool?  // computed on first need

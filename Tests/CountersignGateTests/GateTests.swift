@@ -8,6 +8,9 @@ import Testing
 @testable import CountersignGate
 @testable import CountersignProvenance
 
+/// One session key for the module's tests: stores reopened by a later "process" can compare sealed secrets.
+let testSealer = ValueSealer.ephemeral()
+
 func temporaryDirectory() -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("countersign-gate-\(UUID().uuidString)")
         .path
@@ -152,7 +155,7 @@ struct GateDecisionTests {
 
     @Test func anUnreadableSessionStoreMeansDeny() async throws {
         let directory = temporaryDirectory()
-        let sessions = try SessionStore(path: directory + "/sessions.sqlite")
+        let sessions = try SessionStore(path: directory + "/sessions.sqlite", sealer: testSealer)
         try await sessions.queue.write { db in try db.execute(sql: "DROP TABLE session_values") }
         let gate = try makeGate(sessions: sessions)
         let decision = await gate.decide(action("Bash", "ls", session: "s1"))
@@ -168,8 +171,10 @@ struct SharedSessionTests {
         let directory = temporaryDirectory()
         let ledger = directory + "/ledger.sqlite"
         // Two Gates on the same files behave like two hook processes.
-        let first = try makeGate(sessions: try SessionStore(path: directory + "/sessions.sqlite"), ledger: ledger)
-        let second = try makeGate(sessions: try SessionStore(path: directory + "/sessions.sqlite"), ledger: ledger)
+        let first = try makeGate(
+            sessions: try SessionStore(path: directory + "/sessions.sqlite", sealer: testSealer), ledger: ledger)
+        let second = try makeGate(
+            sessions: try SessionStore(path: directory + "/sessions.sqlite", sealer: testSealer), ledger: ledger)
         try first.recordPrompt(sessionID: "s1", text: "clone https://good.example/repo please")
         let fetch = await first.decide(action("WebFetch", session: "s1"))
         #expect(fetch.allowed)

@@ -40,7 +40,7 @@ struct HookDifferentialTests {
                     policy: policy,
                     writer: LedgerWriter(
                         store: try ReceiptStores.open(path: directory + "/l.sqlite"), sealer: Sealer(key: key)),
-                    sessions: try SessionStore(path: directory + "/s.sqlite"))
+                    sessions: try SessionStore(path: directory + "/s.sqlite", sealer: testSealer))
                 return await HookRunner(dialect: .claudeCode, gate: gate).run(Data(CanonicalJSON.string(payload).utf8))
             }
             let sessionID = "diff-\(session.id)"

@@ -8,6 +8,9 @@ import Testing
 
 @testable import CountersignHooks
 
+/// One session key for the module's tests: stores reopened by a later "process" can compare sealed secrets.
+let testSealer = ValueSealer.ephemeral()
+
 struct HookHarness {
     let directory: String
     let policy: Policy
@@ -29,7 +32,8 @@ struct HookHarness {
         let writer = LedgerWriter(
             store: try ReceiptStores.open(path: directory + "/ledger.sqlite"), sealer: Sealer(key: key))
         let gate = Gate(
-            policy: policy, writer: writer, sessions: try SessionStore(path: directory + "/sessions.sqlite"))
+            policy: policy, writer: writer,
+            sessions: try SessionStore(path: directory + "/sessions.sqlite", sealer: testSealer))
         return await HookRunner(dialect: dialect, gate: gate).run(Data(CanonicalJSON.string(payload).utf8))
     }
 
