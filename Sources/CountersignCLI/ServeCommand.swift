@@ -24,8 +24,8 @@ struct ServeCommand: AsyncParsableCommand {
                 - {id: alice, name: Alice, token_env: COUNTERSIGN_TOKEN_ALICE, groups: [sre]}
 
             Binds 127.0.0.1:8787 by default. Listening on another address requires --api-token-env and a \
-            reviewers file. SIGINT/SIGTERM stop the server after pending decisions finish and every receipt \
-            is committed.
+            reviewers file. SIGINT/SIGTERM close every open ask as ask->abandoned (answering its waiting \
+            callers), then stop the server within 8 s, every receipt committed.
             """
     )
 

@@ -12,6 +12,8 @@ public enum FinalDecision: String, Sendable, Hashable, CaseIterable, Codable {
     case askApproved = "ask->approved"
     case askRejected = "ask->rejected"
     case askExpired = "ask->expired"
+    /// The ask was still open when the process holding it stopped (or died): nobody can answer it any more.
+    case askAbandoned = "ask->abandoned"
 
     public var allowsExecution: Bool { self == .allow || self == .askApproved }
 }

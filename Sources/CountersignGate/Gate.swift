@@ -225,6 +225,17 @@ public final class Gate: Sendable {
             (final, approvals, reason) = await secondKey(request, providers: providers)
         }
 
+        return await commit(
+            envelope, outcome: outcome, final: final, recorded: recorded, reason: reason, approvals: approvals,
+            sessionLabels: sessionLabels, argumentLabels: argumentLabels, session: session)
+    }
+
+    /// Commits the votes (one approval receipt each) and the decision receipt; a ledger failure is a deny.
+    func commit(
+        _ envelope: ActionEnvelope, outcome: PolicyOutcome, final: FinalDecision, recorded: String?, reason: String,
+        approvals: [ApprovalRecord], sessionLabels: [String], argumentLabels: [String], session: SessionState?,
+        extra: [String: JSONValue] = [:]
+    ) async -> GateDecision {
         var drafts: [ReceiptDraft] = approvals.map { vote in
             var draft = ReceiptDraft.forAction(
                 envelope, kind: .approval, status: vote.verdict.rawValue, redactor: redactor)
@@ -232,9 +243,10 @@ public final class Gate: Sendable {
             draft.policy = reference(outcome)
             return draft
         }
-        let draft = decisionDraft(
+        var draft = decisionDraft(
             envelope, outcome: outcome, final: final, recorded: recorded, reason: reason, approvals: approvals,
             sessionLabels: sessionLabels, argumentLabels: argumentLabels, session: session)
+        for (key, value) in extra { draft.extra[key] = value }
         drafts.append(draft)
         do {
             let receipts = try await writer.append(drafts)
@@ -306,10 +318,11 @@ public final class Gate: Sendable {
         return drafts
     }
 
-    /// Collects votes until the quorum of distinct allowed reviewers, a rejection, or the deadline.
-    func secondKey(_ request: ApprovalRequest, providers: [any ApprovalProvider]) async -> (
-        FinalDecision, [ApprovalRecord], String
-    ) {
+    /// Collects votes until the quorum of distinct allowed reviewers, a rejection, or the deadline (by
+    /// default the rule's timeout from now).
+    func secondKey(
+        _ request: ApprovalRequest, providers: [any ApprovalProvider], deadline fixed: ContinuousClock.Instant? = nil
+    ) async -> (FinalDecision, [ApprovalRecord], String) {
         let requirement = request.requirement
         let wanted = requirement.channels.map(\.rawValue)
         let offered = providers.filter { provider in
@@ -322,7 +335,7 @@ public final class Gate: Sendable {
             return (.askRejected, [vote], "a second key is required and no approval channel is available")
         }
         let timeout = requirement.timeoutSeconds ?? defaultApprovalTimeout
-        let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+        let deadline = fixed ?? ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
         var votes: [ApprovalRecord] = []
         var approvers: Set<String> = []
         for provider in offered {
@@ -330,7 +343,13 @@ public final class Gate: Sendable {
                 // Who a vote is from is the provider's business: a person (checked against the rule here,
                 // unless their own channel already did) or the operator's fixed answer — never a name prefix.
                 let person = !provider.isAutomatic
-                if person && vote.reviewer == request.envelope.actor {
+                // A channel that checks its own reviewers (a server inbox) knows who made the request from the
+                // credentials it came with, and refuses their votes there; the agent-supplied actor is
+                // metadata to it. Elsewhere the actor is all there is to compare, and only an approval
+                // matters: an expiry or a rejection recorded under the actor's name stays what it is.
+                if person && !provider.admitsReviewers && vote.verdict == .approve
+                    && vote.reviewer == request.envelope.actor
+                {
                     vote.verdict = .reject
                     vote.note = "the requesting agent cannot approve its own action"
                 } else if person && !provider.admitsReviewers && vote.verdict == .approve

@@ -53,7 +53,15 @@ public struct RemoteWebApproval: ApprovalProvider {
                 return [unreachable("lost the approval server while waiting")]
             }
             if answer["state"]?.stringValue != "open" {
-                return (answer["votes"]?.arrayValue ?? []).compactMap(Self.vote)
+                var votes = (answer["votes"]?.arrayValue ?? []).compactMap(Self.vote)
+                if answer["state"]?.stringValue == "expired" {
+                    // The server's clock ran out first: the same expiry as our own deadline passing.
+                    votes.append(
+                        ApprovalRecord(
+                            reviewer: "countersign", channel: "timeout", verdict: .expire,
+                            note: "no quorum in the server's inbox in time"))
+                }
+                return votes
             }
         }
         return []  // the deadline passed: the Gate records ask->expired

@@ -4,23 +4,43 @@ import CountersignLedger
 import CountersignPolicy
 import Foundation
 
+/// Who made a request, from the credentials it came with (never from the envelope's `actor`, which the
+/// agent writes): the API token, a reviewer's own token, or nobody (loopback without an API token).
+public enum Requester: Sendable, Hashable, CustomStringConvertible {
+    case apiToken
+    case reviewer(String)
+    case unauthenticated
+
+    /// As shown and recorded: `api-token`, `reviewer:ID` (reviewer ids never contain ':'), `unauthenticated`.
+    public var description: String {
+        switch self {
+        case .apiToken: "api-token"
+        case .reviewer(let id): "reviewer:\(id)"
+        case .unauthenticated: "unauthenticated"
+        }
+    }
+}
+
 /// Pending second-key requests waiting for reviewers. A rule's `approvals:` block is enforced here:
-/// a quorum of distinct reviewers, only the reviewers or groups it names, never the requesting agent,
-/// and expiry at the deadline.
+/// a quorum of distinct reviewers, only the reviewers or groups it names, never whoever made the request
+/// (by the token it came with), and expiry at the deadline.
 public final class ApprovalInbox: @unchecked Sendable {
-    // `entries`, `order` and `waiters` are guarded by `lock`.
+    // `entries`, `order`, `waiters` and `stopping` are guarded by `lock`.
     private let lock = NSLock()
     private var entries: [String: Entry] = [:]
     private var order: [String] = []
     private var waiters: [String: [CheckedContinuation<[ApprovalRecord], Never>]] = [:]
+    private var stopping = false
     /// Called whenever the number of open approvals changes (for the metrics gauge).
     var onChange: (@Sendable (Int) -> Void)?
 
-    public enum State: String, Sendable { case open, approved, rejected, expired }
+    /// `abandoned`: still open when the server stopped.
+    public enum State: String, Sendable { case open, approved, rejected, expired, abandoned }
 
     public struct Entry: Sendable {
         public let id: String
         public let request: ApprovalRequest
+        public let requester: Requester
         public let created: Date
         public let deadline: Date
         public var votes: [ApprovalRecord] = []
@@ -34,11 +54,14 @@ public final class ApprovalInbox: @unchecked Sendable {
 
     public init() {}
 
-    /// Opens a request; `wait` returns its votes once decided or at the deadline.
-    func open(id: String, request: ApprovalRequest, timeout: Double) {
-        let entry = Entry(
-            id: id, request: request, created: Date(), deadline: Date().addingTimeInterval(timeout))
+    /// Opens a request; `wait` returns its votes once decided or at the deadline. Once the server is
+    /// stopping, a request opens already `abandoned`.
+    func open(id: String, request: ApprovalRequest, requester: Requester, timeout: Double) {
+        var entry = Entry(
+            id: id, request: request, requester: requester, created: Date(),
+            deadline: Date().addingTimeInterval(timeout))
         let count = lock.withLock {
+            if stopping { entry.state = .abandoned }
             entries[id] = entry
             order.append(id)
             if order.count > 500, let oldest = order.first(where: { entries[$0]?.state != .open }) {
@@ -83,8 +106,8 @@ public final class ApprovalInbox: @unchecked Sendable {
     /// Why `reviewer` may not vote on `entry` (nil when they may).
     public static func refusal(_ reviewer: ReviewerDirectory.Reviewer, _ entry: Entry) -> String? {
         if entry.state != .open { return "this approval is already \(entry.state.rawValue)" }
-        if reviewer.id == entry.request.envelope.actor {
-            return "the requesting agent cannot approve its own action"
+        if entry.requester == .reviewer(reviewer.id) {
+            return "this request was made with your token: a second key must come from someone else"
         }
         if entry.votes.contains(where: { $0.reviewer == reviewer.id }) { return "you already answered this request" }
         if !entry.request.requirement.admits(reviewer: reviewer.id, groups: reviewer.groups) {
@@ -122,24 +145,21 @@ public final class ApprovalInbox: @unchecked Sendable {
         }
     }
 
-    /// Closes every open request with a rejection, so each waiting decision is recorded before the server
-    /// exits (a restart must not leave an ask with no receipt).
+    /// Closes every open request as `abandoned` (and any opened from now on), so that each waiting
+    /// decision is recorded and each waiting caller answered before the server exits. A remote adapter
+    /// polling for its request sees `abandoned` with no quorum, and fails closed.
     func shutDown() {
         let open = lock.withLock {
-            entries.values.filter { $0.state == .open }.map(\.id)
+            stopping = true
+            return entries.values.filter { $0.state == .open }.map(\.id)
         }
-        for id in open {
-            lock.withLock {
-                entries[id]?.votes.append(
-                    ApprovalRecord(
-                        reviewer: "countersign", channel: "web", verdict: .reject,
-                        note: "the server stopped before a quorum was reached"))
-            }
-            close(id, as: .rejected)
-        }
+        for id in open { close(id, as: .abandoned) }
     }
 
     public func entry(_ id: String) -> Entry? { lock.withLock { entries[id] } }
+
+    /// Whether `shutDown` was called.
+    public var isStopping: Bool { lock.withLock { stopping } }
 
     /// Open requests first (newest first), then recently closed ones.
     public func all() -> [Entry] {
@@ -147,10 +167,11 @@ public final class ApprovalInbox: @unchecked Sendable {
     }
 }
 
-/// The `web` approval channel: the request waits in the server's inbox until reviewers decide.
+/// The `web` approval channel for the server's own asks: the request already waits in the inbox (opened
+/// before the agent was answered); this returns its votes once reviewers decided or it expired.
 struct WebApproval: ApprovalProvider {
     let channel = "web"
-    /// The inbox checks each reviewer (named, or in a named group) before taking the vote.
+    /// The inbox checks each reviewer (named, or in a named group, never the requester) before taking the vote.
     var admitsReviewers: Bool { true }
     let inbox: ApprovalInbox
     let id: String
@@ -158,11 +179,9 @@ struct WebApproval: ApprovalProvider {
     func isAvailable() -> Bool { true }
 
     func collect(_ request: ApprovalRequest, deadline: ContinuousClock.Instant) async -> [ApprovalRecord] {
-        let remaining = deadline - .now
-        let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18
-        inbox.open(id: id, request: request, timeout: max(0, seconds))
         var votes = await inbox.wait(id)
-        if inbox.entry(id)?.state == .expired {
+        if let entry = inbox.entry(id), entry.state == .expired {
+            let seconds = entry.deadline.timeIntervalSince(entry.created)
             votes.append(
                 ApprovalRecord(
                     reviewer: "countersign", channel: "timeout", verdict: .expire,

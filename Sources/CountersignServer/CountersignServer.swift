@@ -6,6 +6,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// `countersign serve`: the decision API, the approvals inbox and its dashboard, probes and metrics.
 public struct CountersignServer: Sendable {
@@ -39,6 +40,15 @@ public struct CountersignServer: Sendable {
                 description: "listening on \(configuration.host) (not loopback) requires --api-token-env and a "
                     + "--reviewers file with tokens: anyone who can reach the port could otherwise decide and approve")
         }
+        if let apiToken = configuration.apiToken,
+            let holder = configuration.reviewers.reviewers.first(where: {
+                ConstantTime.equal($0.token, Array(apiToken.utf8))
+            })
+        {
+            throw SetupError(
+                description: "the API token is also \(holder.id)'s reviewer token: who made a request would be "
+                    + "ambiguous (give agents a token of their own)")
+        }
         self.configuration = configuration
         metrics = ServerMetrics()
         let inbox = ApprovalInbox()
@@ -63,9 +73,19 @@ public struct CountersignServer: Sendable {
         return router
     }
 
-    /// Serves until SIGINT/SIGTERM; then stops accepting, lets pending decisions finish (up to 10 s) and
-    /// commits every receipt before returning. `ready` gets the bound port (useful with port 0).
-    public func run(logger: Logger, ready: @escaping @Sendable (Int) -> Void) async throws {
+    /// Serves until SIGINT/SIGTERM. First closes, as `ask->abandoned`, any ask a previous server left open
+    /// in the ledger. On a signal: closes every open ask as `ask->abandoned` (its receipt committed, its
+    /// waiting callers answered), then stops accepting and lets requests in flight finish — all of it
+    /// within `shutdownLimit` (requests still running then are cancelled) — and commits every receipt
+    /// before returning. `ready` gets the bound port (useful with port 0).
+    public func run(
+        logger: Logger, shutdownLimit: Duration = .seconds(8), ready: @escaping @Sendable (Int) -> Void
+    ) async throws {
+        let abandoned = try await service.closeAbandonedAsks()
+        if !abandoned.isEmpty {
+            logger.notice(
+                "closed asks a previous server left open", metadata: ["count": .stringConvertible(abandoned.count)])
+        }
         // The router must accept the real port in Host headers; with port 0 it is known only once bound,
         // so a fixed port is resolved first.
         let port = configuration.port == 0 ? try Self.freePort(host: configuration.host) : configuration.port
@@ -74,8 +94,19 @@ public struct CountersignServer: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: port), serverName: "countersign"),
             onServerRunning: { channel in ready(channel.localAddress?.port ?? port) },
             logger: logger)
-        try await app.runService()
-        await service.drain(limit: .seconds(10))
+        // Services shut down in reverse order: the asks are abandoned (and their long-polls answered) while
+        // the HTTP server still serves, then the server drains.
+        var group = ServiceGroupConfiguration(
+            services: [.init(service: app), .init(service: AskCloser(service: service, limit: shutdownLimit / 2))],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = shutdownLimit
+        do {
+            try await ServiceGroup(configuration: group).run()
+        } catch  where service.inbox.isStopping {
+            // Past the limit the group cancels what still runs and reports it; the receipts are what matter.
+            logger.warning("shutdown", metadata: ["error": .string("\(error)")])
+        }
+        await service.drain(limit: .seconds(1))
     }
 
     /// Asks the kernel for a free port on `host`.
@@ -96,5 +127,16 @@ public struct CountersignServer: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// Waits for the shutdown signal, then closes every open ask as `ask->abandoned` (up to `limit`).
+struct AskCloser: Service {
+    let service: DecisionService
+    let limit: Duration
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await service.abandonOpenAsks(limit: limit)
     }
 }

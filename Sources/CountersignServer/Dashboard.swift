@@ -42,6 +42,7 @@ enum Dashboard {
               <select id="filter-decision">
                 <option value="">any decision</option><option>allow</option><option>deny</option><option>ask</option>
                 <option>ask-&gt;approved</option><option>ask-&gt;rejected</option><option>ask-&gt;expired</option>
+                <option>ask-&gt;abandoned</option>
               </select>
             </div>
             <table id="receipts"><thead><tr><th>#</th><th>time</th><th>kind</th><th>status</th><th>decision</th>
@@ -138,6 +139,7 @@ enum Dashboard {
           box.append(el("h3", a.tool + " — " + a.actor + " (" + a.surface + ")"));
           box.append(el("pre", a.preview.join("\\n")));
           box.append(el("p", "rule " + a.rule + ": " + a.reason, "meta"));
+          box.append(el("p", "requested with the token of: " + a.requester, "meta"));
           const needs = "needs " + a.quorum + " approval(s)" + (a.groups.length ? " from " + a.groups.join(", ") : "")
             + (a.reviewers.length ? " by " + a.reviewers.join(", ") : "") + "; expires " + a.deadline;
           box.append(el("p", needs, "meta"));

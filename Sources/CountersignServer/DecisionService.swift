@@ -36,8 +36,12 @@ public final class DecisionService: @unchecked Sendable {
     }
 
     /// Decides; when the policy asks, the decision stays pending in the inbox and this returns after at
-    /// most `wait` seconds with whatever is known.
-    public func decide(_ action: ActionEnvelope, wait: Double) async -> Record {
+    /// most `wait` seconds with whatever is known. Before a pending answer, the ask's `pending` receipt is
+    /// committed and its inbox entry exists, so a reviewer can vote on it at once. `requester` is who made
+    /// the request (by its token): they cannot approve it.
+    public func decide(_ action: ActionEnvelope, wait: Double, requester: Requester = .unauthenticated) async
+        -> Record
+    {
         let started = ContinuousClock.now
         let id = Self.newID()
         // Without a trace id of its own, the decision id ties the decision, its votes and its outcome together.
@@ -51,17 +55,55 @@ public final class DecisionService: @unchecked Sendable {
             metrics.decided(decision, surface: envelope.surface, since: started)
             return record
         }
+        let ask: OpenAsk
+        let details: [String: JSONValue] = [
+            "decision_id": .string(id), "channel": "web", "requester": .string(requester.description),
+        ]
+        switch await gate.openAsk(envelope, details: details) {
+        case .opened(let opened): ask = opened
+        case .decided(let decision):
+            // The policy no longer asks (the session changed meanwhile), or the ledger failed: a deny.
+            let record = Record(id: id, envelope: envelope, decision: decision)
+            store(record)
+            metrics.decided(decision, surface: envelope.surface, since: started)
+            return record
+        }
+        let remaining = ask.deadline - .now
+        inbox.open(
+            id: id, request: ask.request, requester: requester,
+            timeout: max(0, Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18))
         store(Record(id: id, envelope: envelope, decision: nil))
         lock.withLock { inFlight += 1 }
         let gate = self.gate
-        let provider = WebApproval(inbox: inbox, id: id)
+        let inbox = self.inbox
         Task {
-            let decision = await gate.decide(envelope, providers: [provider])
+            let votes = await inbox.wait(id)
+            let decision: GateDecision
+            if inbox.entry(id)?.state == .abandoned {
+                decision = await gate.abandonAsk(
+                    ask, votes: votes, reason: "the server stopped before the second key was given")
+            } else {
+                decision = await gate.closeAsk(ask, providers: [WebApproval(inbox: inbox, id: id)])
+            }
             self.finish(id, decision)
             self.metrics.decided(decision, surface: envelope.surface, since: started)
             self.lock.withLock { self.inFlight -= 1 }
         }
         return await self.wait(id, timeout: wait) ?? Record(id: id, envelope: envelope, decision: nil)
+    }
+
+    /// Closes, as `ask->abandoned`, every ask a previous server left open in the ledger (it was killed, or
+    /// crashed, while callers waited); returns the closing receipts. Run before serving.
+    @discardableResult
+    public func closeAbandonedAsks() async throws -> [Receipt] {
+        var closed: [Receipt] = []
+        for pending in try gate.unclosedAsks() {
+            closed.append(
+                try await gate.abandonRecorded(
+                    pending, reason: "the server holding this ask stopped before the second key was given"))
+        }
+        if !closed.isEmpty { metrics.appended(closed.count) }
+        return closed
     }
 
     private func store(_ record: Record) {
@@ -85,28 +127,36 @@ public final class DecisionService: @unchecked Sendable {
         if let record { for waiter in woken { waiter.resume(returning: record) } }
     }
 
-    /// The decision, waiting up to `timeout` seconds for a pending one; nil for an unknown id.
+    /// The decision, waiting up to `timeout` seconds for a pending one (less if the waiting task is
+    /// cancelled); nil for an unknown id.
     public func wait(_ id: String, timeout: Double) async -> Record? {
         guard let current = lock.withLock({ decisions[id] }) else { return nil }
         if current.decision != nil || timeout <= 0 { return current }
         let key = UUID()
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Record, Never>) in
-            let done: Record? = lock.withLock {
-                if let record = decisions[id], record.decision != nil { return record }
-                waiters[id, default: [:]][key] = continuation
-                return nil
+        let answer = { @Sendable [self] in
+            let (waiter, record) = self.lock.withLock {
+                (self.waiters[id]?.removeValue(forKey: key), self.decisions[id])
             }
-            if let done {
-                continuation.resume(returning: done)
-                return
-            }
-            Task {
-                try? await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
-                let (waiter, record) = self.lock.withLock {
-                    (self.waiters[id]?.removeValue(forKey: key), self.decisions[id])
+            if let waiter, let record { waiter.resume(returning: record) }
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Record, Never>) in
+                let done: Record? = lock.withLock {
+                    if let record = decisions[id], record.decision != nil || Task.isCancelled { return record }
+                    waiters[id, default: [:]][key] = continuation
+                    return nil
                 }
-                if let waiter, let record { waiter.resume(returning: record) }
+                if let done {
+                    continuation.resume(returning: done)
+                    return
+                }
+                Task {
+                    try? await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
+                    answer()
+                }
             }
+        } onCancel: {
+            answer()
         }
     }
 
@@ -149,14 +199,19 @@ public final class DecisionService: @unchecked Sendable {
         return receipt
     }
 
-    /// Rejects what still waits for a second key, waits (up to `limit`) for those decisions to be
-    /// recorded, then for the ledger.
-    public func drain(limit: Duration) async {
+    /// Closes every ask still waiting for a second key as `ask->abandoned` (new ones too, from now on) and
+    /// waits, up to `limit`, until each closing receipt is committed and its waiting callers are answered.
+    public func abandonOpenAsks(limit: Duration) async {
         inbox.shutDown()
         let deadline = ContinuousClock.now + limit
         while lock.withLock({ inFlight }) > 0 && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))
         }
+    }
+
+    /// Abandons what still waits for a second key (`abandonOpenAsks`), then waits for the ledger.
+    public func drain(limit: Duration) async {
+        await abandonOpenAsks(limit: limit)
         await gate.writer.flush()
     }
 }

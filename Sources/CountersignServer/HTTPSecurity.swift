@@ -110,13 +110,18 @@ struct Credentials: Sendable {
         return reviewer
     }
 
-    /// Agents' endpoints: the API token when one is configured (reviewers may read receipts and verify).
-    func requireAgent(_ request: Request, readOnly: Bool = false) throws {
-        guard let apiToken else { return }
+    /// Agents' endpoints: the API token or a reviewer's token when an API token is configured (without
+    /// one, the loopback bind is the trust boundary). Returns who is asking: what a reviewer's token
+    /// requests is theirs, and they cannot approve it.
+    @discardableResult
+    func requireAgent(_ request: Request) throws -> Requester {
         let presented = Self.bearer(request).map { Array($0.utf8) } ?? []
-        if ConstantTime.equal(apiToken, presented) { return }
-        if readOnly, (try? reviewer(request)) != nil { return }
-        throw APIError(.unauthorized, "this endpoint needs the API token (Authorization: Bearer …)")
+        if let apiToken, ConstantTime.equal(apiToken, presented) { return .apiToken }
+        if let reviewer = try? reviewer(request) { return .reviewer(reviewer.id) }
+        guard apiToken == nil else {
+            throw APIError(.unauthorized, "this endpoint needs the API token (Authorization: Bearer …)")
+        }
+        return .unauthenticated
     }
 
     func csrf(for reviewer: ReviewerDirectory.Reviewer) -> String {

@@ -48,7 +48,7 @@ struct Routes {
     // MARK: - Decision API
 
     func decide(_ request: Request, _ context: ServerContext) async throws -> Response {
-        try credentials.requireAgent(request)
+        let requester = try credentials.requireAgent(request)
         let body = try await jsonBody(request, context)
         guard let action = body["action"] else { throw APIError(.badRequest, "the body needs \"action\": an envelope") }
         let envelope: ActionEnvelope
@@ -56,13 +56,13 @@ struct Routes {
             throw APIError(.badRequest, "action: \(error)")
         }
         let wait = try seconds(body["wait"], default: 0, field: "wait")
-        let record = await service.decide(envelope, wait: wait)
+        let record = await service.decide(envelope, wait: wait, requester: requester)
         // Structured, and never the arguments: they can carry secrets.
         logger.info(
             "decide",
             metadata: [
                 "decision_id": .string(record.id), "actor": .string(envelope.actor), "tool": .string(envelope.tool),
-                "surface": .string(envelope.surface),
+                "surface": .string(envelope.surface), "requester": .string(requester.description),
                 "decision": .string(record.decision?.finalDecision.rawValue ?? "pending"),
                 "rule": .string(record.decision?.outcome.ruleID ?? "-"),
             ])
@@ -108,7 +108,7 @@ struct Routes {
     }
 
     func receipts(_ request: Request) throws -> Response {
-        try credentials.requireAgent(request, readOnly: true)
+        try credentials.requireAgent(request)
         let parameters = request.uri.queryParameters
         func value(_ key: String) -> String? { parameters[Substring(key)].map(String.init) }
         var query = ReceiptQuery()
@@ -127,7 +127,7 @@ struct Routes {
     }
 
     func verify(_ request: Request) throws -> Response {
-        try credentials.requireAgent(request, readOnly: true)
+        try credentials.requireAgent(request)
         // The same checks and trust as `countersign verify`: the keys pinned in the trust file of the user
         // the server runs as, and the checkpoint its writer keeps beside the ledger. Never "verified" on
         // the strength of the receipts' own keys.
@@ -185,7 +185,7 @@ struct Routes {
     // MARK: - Approval requests from adapters in other processes (the remote `web` channel)
 
     func openRequest(_ request: Request, _ context: ServerContext) async throws -> Response {
-        try credentials.requireAgent(request)
+        let requester = try credentials.requireAgent(request)
         let body = try await jsonBody(request, context)
         guard let action = body["action"], let envelope = try? ActionEnvelope(json: action) else {
             throw APIError(.badRequest, "\"action\" must be an action envelope")
@@ -204,7 +204,7 @@ struct Routes {
         let approval = ApprovalRequest(
             envelope: envelope, outcome: outcome, requirement: requirement, argumentLabels: strings("argument_labels"))
         let id = "apr_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
-        service.inbox.open(id: id, request: approval, timeout: timeout)
+        service.inbox.open(id: id, request: approval, requester: requester, timeout: timeout)
         return json(["approval_id": .string(id), "state": "open"])
     }
 
@@ -269,6 +269,7 @@ struct Routes {
             "deadline": .string(formatter.string(from: entry.deadline)),
             "preview": .array(request.preview.map { .string(redactor.redact($0)) }),
             "tool": .string(request.envelope.tool), "actor": .string(request.envelope.actor),
+            "requester": .string(entry.requester.description),
             "surface": .string(request.envelope.surface),
             "rule": .string(request.outcome.ruleID), "reason": .string(request.outcome.reason),
             "quorum": .int(Int64(request.requirement.quorum)),

@@ -10,6 +10,7 @@ from pathlib import Path
 from countersign import Countersign
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -44,27 +45,35 @@ def test_a_reviewer_approves_in_the_dashboard_and_the_waiting_agent_resumes(serv
 
     driver = browser()
     try:
-        wait = WebDriverWait(driver, 20)
+        # The page re-renders the inbox and the receipts every 1.5 s: an element found before a refresh goes
+        # stale, so every step looks it up again.
+        wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
         driver.get(server.url + "/")
         driver.find_element(By.ID, "token").send_keys(TOKENS["alice"])
         driver.find_element(By.ID, "signin-button").click()
-        card = wait.until(ready.presence_of_element_located(
-            (By.CSS_SELECTOR, f".approval[data-id='{pending['decision_id']}']")))
-        preview = card.find_element(By.TAG_NAME, "pre").text
+        selector = (By.CSS_SELECTOR, f".approval[data-id='{pending['decision_id']}']")
+        wait.until(ready.presence_of_element_located(selector))
+
+        def card():
+            return driver.find_element(*selector)
+
+        preview = wait.until(lambda d: card().find_element(By.TAG_NAME, "pre").text)
         assert "git push origin main" in preview and "<img src=x onerror=alert(1)>" in preview  # shown, not rendered
         assert "\\u001b[31m" in preview and "\x1b" not in preview  # the escape is shown, not interpreted
-        assert not card.find_elements(By.TAG_NAME, "img")
+        assert wait.until(lambda d: card().find_elements(By.TAG_NAME, "img") == [])
+        assert "requested with the token of: unauthenticated" in wait.until(lambda d: card().text)
         wait.until(ready.text_to_be_present_in_element((By.ID, "verify-status"), "verified"))
         assert "Alice Martin" in driver.find_element(By.ID, "who").text
-        card.find_element(By.CLASS_NAME, "note").send_keys("approved in the browser")
+        # While the note has the focus the inbox is not re-rendered.
+        wait.until(lambda d: card().find_element(By.CLASS_NAME, "note").send_keys("approved in the browser") or True)
         driver.save_screenshot(str(ARTIFACTS / "dashboard-pending.png"))
-        card.find_element(By.CLASS_NAME, "approve").click()
+        card().find_element(By.CLASS_NAME, "approve").click()
         waiter.join(timeout=30)
         assert result.get("status") == "allowed" and result.get("decision") == "ask->approved"
         assert result["approvals"][0]["note"] == "approved in the browser"
-        trace = wait.until(ready.element_to_be_clickable(
-            (By.XPATH, f"//td[@class='trace' and text()='{pending['decision_id']}']")))
-        trace.click()
+        trace = (By.XPATH, f"//td[@class='trace' and text()='{pending['decision_id']}']")
+        wait.until(ready.element_to_be_clickable(trace))
+        wait.until(lambda d: d.find_element(*trace).click() or True)
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#trace-steps li")) >= 2)
         steps = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#trace-steps li")]
         # Filters and search narrow the receipts table.
