@@ -58,9 +58,12 @@ struct ServerHarness {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             store = try ReceiptStores.open(path: directory.appendingPathComponent("ledger.sqlite").path)
         }
+        // A writer as `serve` makes it: checkpoints beside the ledger, which /v1/verify checks.
+        let key = SigningKey.generate()
         let gate = Gate(
             policy: try Policy.parse(serverPolicy),
-            writer: LedgerWriter(store: store, sealer: Sealer(key: .generate())),
+            writer: LedgerWriter(
+                store: store, sealer: Sealer(key: key), checkpointer: Checkpointer(store: store, key: key)),
             sessions: MemorySessionStore())
         let reviewers = ReviewerDirectory(reviewers: [
             reviewer("alice"), reviewer("carol"), reviewer("bob", groups: ["payments"]),
