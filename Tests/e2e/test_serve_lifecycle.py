@@ -62,7 +62,9 @@ class Serve:
         return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
     def verify(self):
-        key = json.loads(self.cli("keys", "show", "--format", "json").stdout)["public_key"]
+        # An absolute --ledger keeps its key beside it.
+        shown = self.cli("keys", "show", "--key", str(self.home / "signing-key"), "--format", "json")
+        key = json.loads(shown.stdout)["public_key"]
         out = self.cli("verify", self.ledger, "--trusted-key", key, "--format", "json")
         return out.returncode, json.loads(out.stdout)
 
