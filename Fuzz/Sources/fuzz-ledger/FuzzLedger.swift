@@ -43,6 +43,7 @@ func fuzzLedger(_ bytes: UnsafeBufferPointer<UInt8>) -> CInt {
 
     // The same lines through a full parse.
     var full = ChainVerifier(source: path, kind: "jsonl", trust: TrustedSigners())
+    full.requireCanonical = true  // as a ledger's verify does
     var lines = 0
     do {
         try store.scan { record in
@@ -52,7 +53,8 @@ func fuzzLedger(_ bytes: UnsafeBufferPointer<UInt8>) -> CInt {
     } catch {
         finding("scan threw: \(error)")
     }
-    let slow = full.finish()
+    var slow = full.finish()
+    if slow.receipts == 0 && slow.failures.isEmpty { slow.fail("empty") }  // a ledger's verify: never valid empty
     guard slow.valid == report.valid, slow.firstFailure?.position == report.firstFailure?.position,
         !report.valid || slow.receipts == report.receipts
     else {
