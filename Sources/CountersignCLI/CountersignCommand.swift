@@ -21,6 +21,7 @@ public struct CountersignCommand: AsyncParsableCommand {
               countersign demo mcp-shim-eval   # a poisoned MCP server, without and with the proxy
 
             Protect an agent:
+              countersign init                 # state directory, starter policy, signing key (pinned)
               countersign mcp proxy --policy P.yaml -- <MCP server command>
               countersign install claude-code  # or codex, gemini, cursor
               countersign serve --reviewers reviewers.yaml   # decision API + approvals dashboard
@@ -32,7 +33,8 @@ public struct CountersignCommand: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [
-            DemoCommand.self, PolicyCommand.self, ReceiptsCommand.self, VerifyCommand.self, ReplayCommand.self,
+            DemoCommand.self, InitCommand.self, PolicyCommand.self, ReceiptsCommand.self, VerifyCommand.self,
+            ReplayCommand.self,
             KeysCommand.self, LedgerCommand.self, HookCommand.self, InstallCommand.self, UninstallCommand.self,
             MCPCommand.self, ServeCommand.self, HostileMCPServerCommand.self, CheckpointCommand.self,
             ProveCommand.self, WitnessCommand.self,

@@ -102,6 +102,12 @@ public struct Policy: Sendable {
     /// Loads, validates and compiles a policy file (YAML or JSON).
     public static func load(path: String) throws(PolicyLoadError) -> Policy {
         let data: Data
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw PolicyLoadError(
+                SourceLocation(file: path, line: 0, column: 0),
+                "no policy file at \(path): run 'countersign init' to create .countersign/policy.yaml, or pass --policy FILE"
+            )
+        }
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {

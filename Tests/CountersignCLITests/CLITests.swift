@@ -147,7 +147,7 @@ struct PolicyEvalCLITests {
         #expect(result.stderr.contains("hint: did you mean 'allow'?"))
         let missing = try CLI.run(["policy", "eval", "--policy", "/no/such/policy.yaml", "--action-json", rmAction])
         #expect(missing.status == 1)
-        #expect(missing.stderr.contains("cannot read policy file"))
+        #expect(missing.stderr.contains("no policy file at /no/such/policy.yaml: run 'countersign init'"))
     }
 
     @Test func usageErrorsExitSixtyFour() throws {

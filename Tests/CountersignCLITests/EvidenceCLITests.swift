@@ -166,6 +166,23 @@ struct EvidenceCLITests {
         #expect(forged.status == 1 && forged.stderr.contains("not a trusted key"), "\(forged.stderr)")
     }
 
+    @Test func initSetsUpAProjectTheAdaptersCanUse() throws {
+        let dir = CLI.temporaryDirectory()
+        let missing = try CLI.run(["hook", "claude-code"], stdin: Self.pre, in: dir)
+        #expect(missing.status == 2 && missing.stderr.contains("countersign init"), "\(missing.stderr)")
+        let first = try CLI.run(["init"], in: dir)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("wrote the starter policy") && first.stdout.contains("pinned in"))
+        let attributes = try FileManager.default.attributesOfItem(atPath: dir + "/.countersign")
+        #expect(attributes[.posixPermissions] as? Int == 0o700)
+        #expect(try CLI.run(["init"], in: dir).stdout.contains("nothing to change"))
+        // The hook finds the policy and the key on its own now, and verify trusts what it signed.
+        let hooked = try CLI.run(["hook", "claude-code"], stdin: Self.pre, in: dir)
+        #expect(hooked.status == 0, "\(hooked.stderr)")
+        let verify = try CLI.run(["verify"], in: dir)
+        #expect(verify.status == 0 && verify.stdout.contains(": VALID"), "\(verify.stdout)")
+    }
+
     func sqlite(_ path: String, _ statement: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
