@@ -80,6 +80,8 @@ struct CheckpointOptions: ParsableArguments {
     func writer(_ ledger: LedgerOptions, keyMode: KeyResolver.Mode = .existing) throws -> LedgerWriter {
         let store = try ledger.openStore()
         let sealer = try ledger.sealer(mode: keyMode)
+        // A cut ledger is not written to: its checkpoint is the evidence.
+        try LedgerCheckpoints.precheck(store: store)
         guard !noCheckpoints else { return LedgerWriter(store: store, sealer: sealer) }
         let cosigners: [any Cosigner] = try witnessURLs.map { try WitnessClient(parsing: $0) }
         let checkpointer = Checkpointer(

@@ -91,6 +91,11 @@ public enum HookProcess {
             let policy = try Policy.load(path: options.policy ?? state + "/policy.yaml")
             let store = try openStore(options)
             let sealer = try sealer(options)
+            do {
+                try LedgerCheckpoints.precheck(store: store)
+            } catch let divergence as LedgerCheckpoints.Divergence {
+                return .block("the ledger was tampered with: \(divergence)")  // nothing is written over it
+            }
             let writer = LedgerWriter(store: store, sealer: sealer)
             let sessions = try SessionStore(
                 path: options.sessions ?? state + "/sessions.sqlite",

@@ -234,12 +234,11 @@ public struct HookRunner: Sendable {
         let (arguments, narration, argv) = ToolMapping.split(tool: call.tool, input: call.input)
         let mapped = ToolMapping.map(tool: call.tool, input: arguments)
         let session = dialect.sessionID(payload)
-        // Without a tool-use id (Gemini, Cursor), the call's input identifies it: before and after agree.
-        let useID =
-            call.useID
-            ?? String(
-                Digest.canonicalHash(.object(["tool": .string(call.tool), "input": .object(call.input)])).dropFirst(7)
-                    .prefix(16))
+        // Without a tool-use id (Gemini, Cursor), the call's input identifies it: before and after agree. The
+        // hash is keyed (the signer's derived key): a plain one of the raw input would confirm a guessed secret.
+        let keyed = gate.writer.sealer.redactor.protectedHash(
+            .object(["tool": .string(call.tool), "input": .object(call.input)]))
+        let useID = call.useID ?? String(keyed.split(separator: ":").last ?? "").prefix(16).description
         var metadata: [String: JSONValue] = [:]
         for key in [
             "cwd", "permission_mode", "transcript_path", "agent_id", "agent_type", "model", "generation_id",

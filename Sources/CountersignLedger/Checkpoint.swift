@@ -359,7 +359,21 @@ public final class Checkpointer: @unchecked Sendable {
                         description: "\(problem); the checkpoint is kept as evidence (run 'countersign verify')")
                 }
             }
+            // The user's own copy (outside the project) must be extended too: a cut ledger with its
+            // checkpoint rolled back is caught here.
+            if let remembered = RememberedCheckpoints.read(origin: origin), remembered.checkpoint.size <= size,
+                let problem = try withTree({ tree in
+                    LedgerCheckpoints.divergence(
+                        from: remembered.checkpoint, origin: origin, size: size, root: { try tree.root(size: $0) })
+                })
+            {
+                throw LedgerCheckpoints.Divergence(
+                    description:
+                        "\(problem) (the checkpoint you last saw for it: \(RememberedCheckpoints.path(origin: origin)))"
+                )
+            }
             try Self.writeAtomically(signed.note.serialized, to: path)
+            RememberedCheckpoints.remember(signed)
             let state = try withTree { tree in
                 FrontierFile(
                     origin: origin, lastLeaf: tree.leafHash(at: size - 1),

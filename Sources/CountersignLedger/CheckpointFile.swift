@@ -57,10 +57,41 @@ public enum LedgerCheckpoints {
         return nil
     }
 
+    /// Before a writer appends: the ledger must still hold every receipt the checkpoint beside it (and the
+    /// user's remembered copy) commits to — appending to a cut ledger would reuse the seqs of receipts
+    /// that were acknowledged. Cheap: reads the checkpoints and the ledger's last seq.
+    public static func precheck(store: any ReceiptStore) throws {
+        let beside = try existing(at: LedgerLog.checkpointPath(forLedger: store.path))
+        let frontier = FrontierFile.read(FrontierFile.path(forLedger: store.path))
+        var origin = beside?.checkpoint.origin ?? frontier?.origin
+        if origin == nil {
+            var first = ReceiptQuery()
+            first.limit = 1
+            origin = try store.query(first).first.map { LedgerLog.origin(firstReceiptHash: $0.hash) }
+        }
+        let remembered = RememberedCheckpoints.read(origin: origin)
+        // The frontier counts too: it is what a writer left when it last checkpointed (a checkpoint deleted
+        // after a cut does not make the cut acceptable).
+        let sizes =
+            [beside, remembered].compactMap { $0?.checkpoint.size } + [frontier?.frontier.size].compactMap { $0 }
+        guard let largest = sizes.max() else { return }
+        let last = try store.lastSeq()
+        if last < Int64(largest) {
+            throw Divergence(
+                description:
+                    "the ledger \(store.path) ends at receipt \(last) but its checkpoint commits to \(largest): receipts were cut; nothing is written over them (run 'countersign verify')"
+            )
+        }
+    }
+
     /// Brings the checkpoint beside the ledger up to the ledger's size, signed by `key`, reading only the
     /// receipts appended since the last checkpoint (the frontier file makes that possible). For
     /// short-lived writers such as hook processes; long-running ones use `Checkpointer`. Returns the
     /// current checkpoint, nil while the ledger is empty.
+    ///
+    /// Throws `Divergence` when the ledger no longer extends the checkpoint beside it, the one the user last
+    /// saw for it (`RememberedCheckpoints`), or the frontier a writer left (a checkpoint deleted after a cut
+    /// is not re-created over the cut).
     @discardableResult
     public static func advance(store: any ReceiptStore, key: SigningKey, path: String? = nil) throws
         -> SignedCheckpoint?
@@ -75,20 +106,32 @@ public enum LedgerCheckpoints {
             {
                 resumed = nil
             }
-            let state: FrontierFile
-            if let saved = resumed, let extended = try extend(saved, from: store) {
-                state = extended
-                if let existing, existing.checkpoint.size != saved.frontier.size {
-                    // The frontier does not describe the checkpoint: check against the whole tree.
-                    return try advanceFromTree(
-                        store: store, key: key, existing: existing, paths: (checkpointPath, frontierPath))
+            var state: FrontierFile?
+            if let saved = resumed {
+                state = try extend(saved, from: store)
+                if state == nil && existing == nil {
+                    throw Divergence(
+                        description:
+                            "the ledger no longer holds receipt \(saved.frontier.size), which the last checkpoint covered, and that checkpoint is gone: receipts were cut"
+                    )
                 }
-            } else {
-                return try advanceFromTree(
-                    store: store, key: key, existing: existing, paths: (checkpointPath, frontierPath))
             }
-            if let existing, existing.checkpoint.size == state.frontier.size { return existing }
-            return try write(state, key: key, paths: (checkpointPath, frontierPath))
+            let remembered = RememberedCheckpoints.read(origin: state?.origin ?? resumed?.origin)
+            // The cheap path covers the usual case: the frontier describes the checkpoints it extends.
+            if let state, let saved = resumed,
+                [existing, remembered].allSatisfy({ $0 == nil || $0!.checkpoint.size == saved.frontier.size }),
+                (existing?.checkpoint.origin ?? state.origin) == state.origin
+            {
+                if let remembered, remembered.checkpoint.rootHash != saved.frontier.root {
+                    throw Divergence(
+                        description: "the ledger is not the one whose checkpoint you last saw: rewritten or replaced")
+                }
+                if let existing, existing.checkpoint.size == state.frontier.size { return existing }
+                return try write(state, key: key, paths: (checkpointPath, frontierPath))
+            }
+            return try advanceFromTree(
+                store: store, key: key, existing: [existing, remembered].compactMap { $0 },
+                paths: (checkpointPath, frontierPath))
         }
     }
 
@@ -118,9 +161,10 @@ public enum LedgerCheckpoints {
 
     /// Rebuilds the tree from the whole ledger, checks it extends `existing`, and writes.
     static func advanceFromTree(
-        store: any ReceiptStore, key: SigningKey, existing: SignedCheckpoint?, paths: (String, String)
+        store: any ReceiptStore, key: SigningKey, existing checkpoints: [SignedCheckpoint], paths: (String, String)
     ) throws -> SignedCheckpoint? {
         let (tree, origin) = try LedgerLog.load(store)
+        let existing = checkpoints.first
         guard let origin, tree.size > 0 else {
             if let existing {
                 throw Divergence(
@@ -130,15 +174,15 @@ public enum LedgerCheckpoints {
             }
             return nil
         }
-        if let existing {
+        for checkpoint in checkpoints {
             if let problem = divergence(
-                from: existing.checkpoint, origin: origin, size: tree.size, root: { try tree.root(size: $0) })
+                from: checkpoint.checkpoint, origin: origin, size: tree.size, root: { try tree.root(size: $0) })
             {
                 throw Divergence(
                     description: "\(problem); the checkpoint is kept as evidence (run 'countersign verify')")
             }
-            if existing.checkpoint.size == tree.size { return existing }
         }
+        if let existing, existing.checkpoint.size == tree.size { return existing }
         let state = FrontierFile(
             origin: origin, lastLeaf: tree.leafHash(at: tree.size - 1), frontier: try MerkleFrontier(tree: tree))
         return try write(state, key: key, paths: paths)
@@ -151,6 +195,39 @@ public enum LedgerCheckpoints {
             Checkpoint(origin: state.origin, size: state.frontier.size, rootHash: state.frontier.root), key: key)
         try Checkpointer.writeAtomically(signed.note.serialized, to: paths.checkpoint)
         try? state.write(paths.frontier)
+        RememberedCheckpoints.remember(signed)
         return signed
+    }
+}
+
+/// The latest checkpoint of each ledger a user's writers made, kept outside every project (beside the
+/// user's trust file: `<trust directory>/logs/<origin id>.checkpoint`). A ledger cut, rolled back or
+/// replaced together with the checkpoint beside it still has to extend this one — for writers and for
+/// `verify` run by the same user. (Someone who can write the user's own configuration can replace it too:
+/// witnesses are the answer to that.)
+public enum RememberedCheckpoints {
+    static func path(origin: String) -> String {
+        let id = origin.split(separator: "/").last.map(String.init) ?? origin
+        let safe = String(id.unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) }.prefix(64))
+        return URL(fileURLWithPath: UserTrust.path).deletingLastPathComponent().path + "/logs/\(safe).checkpoint"
+    }
+
+    public static func read(origin: String?) -> SignedCheckpoint? {
+        guard let origin else { return nil }
+        return try? SignedCheckpoint.read(path(origin: origin))
+    }
+
+    /// Keeps `checkpoint` unless a larger one of the same log is already kept.
+    static func remember(_ checkpoint: SignedCheckpoint) {
+        let file = path(origin: checkpoint.checkpoint.origin)
+        if let kept = try? SignedCheckpoint.read(file), kept.checkpoint.origin == checkpoint.checkpoint.origin,
+            kept.checkpoint.size > checkpoint.checkpoint.size
+        {
+            return
+        }
+        let directory = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        try? FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try? Checkpointer.writeAtomically(checkpoint.note.serialized, to: file)
     }
 }

@@ -238,6 +238,13 @@ public final class JSONLStore: ReceiptStore, @unchecked Sendable {
         cachedTail = nil
     }
 
+    public func lastSeq() throws -> Int64 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        return try Self.readTail(fd: fd, size: lseek(fd, 0, SEEK_END), path: path).0.seq
+    }
+
     public func count() throws -> Int {
         var n = 0
         try scan { if $0.receipt != nil { n += 1 } }

@@ -37,7 +37,9 @@ extension ReceiptStore {
             return report
         }
         let signed = try SignedCheckpoint.read(file)
-        var logKeys = Array(trust.keys.values) + report.rotatedKeys
+        // The log's key is one that signed this ledger's receipts — not any key the verifier trusts (a
+        // checkpoint of another ledger signed by another pinned key proves nothing about this one).
+        var logKeys = Array(trust.keys.values).filter { report.signers[$0.keyID] != nil } + report.rotatedKeys
         if trust.isEmpty {
             // Unpinned: the keys the ledger's own receipts name.
             var first = ReceiptQuery()
@@ -54,6 +56,17 @@ extension ReceiptStore {
             let (tree, origin) = try LedgerLog.load(self)
             AnchorCheck(checkpoint: signed, logKeys: logKeys, witnesses: witnesses, quorum: quorum)
                 .apply(to: &report, tree: tree, origin: origin, given: given)
+            // The copy this user's writers keep outside the project: a ledger rolled back together with
+            // the checkpoint beside it no longer extends it.
+            if let remembered = RememberedCheckpoints.read(origin: origin),
+                !remembered.logSigners(among: logKeys).isEmpty
+            {
+                for problem in LedgerLog.problems(extending: remembered.checkpoint, tree: tree, origin: origin) {
+                    report.fail(
+                        "\(problem) (the checkpoint you last saw for this ledger: \(RememberedCheckpoints.path(origin: origin!)))"
+                    )
+                }
+            }
         } catch {
             report.fail("\(error)")
         }

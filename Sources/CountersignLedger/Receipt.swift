@@ -245,7 +245,8 @@ public struct ResultRecord: Sendable, Hashable {
             return CanonicalJSON.string(value)
         }()
         let redacted = redactor.redact(text)
-        var preview = redacted
+        // An output labelled secret is not previewed at all: its words are the secret, whatever their shape.
+        var preview = labels.contains("secret") && redactor.enabled ? "[REDACTED: output labelled secret]" : redacted
         if preview.count > Self.previewLimit { preview = String(preview.prefix(Self.previewLimit - 1)) + "…" }
         // An output that held a redacted or secret-labelled value gets a keyed hash: a plain one would
         // confirm a guess at the whole output (`cat password.txt` → `hunter2`).

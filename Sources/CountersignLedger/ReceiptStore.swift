@@ -56,6 +56,8 @@ public protocol ReceiptStore: Sendable {
     /// Removes the receipts with `seq <= upTo`. Callers append a checkpoint first (see `Retention`).
     func delete(throughSeq upTo: Int64) throws
     func count() throws -> Int
+    /// The seq of the last complete receipt (0 when there is none), read cheaply.
+    func lastSeq() throws -> Int64
 }
 
 /// One stored record as read back for verification.

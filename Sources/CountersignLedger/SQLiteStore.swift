@@ -62,6 +62,30 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
         }
     }
 
+    /// Triggers in the file: Countersign creates none.
+    func foreignTriggers() throws -> [String] {
+        try queue.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'") }
+    }
+
+    /// What is wrong with the file beyond its rows: planted triggers, and indexes out of step with the
+    /// table (an index edited through `writable_schema` answers queries with rows the table does not hold).
+    public func structuralProblems() -> [String] {
+        var problems: [String] = []
+        if let triggers = try? foreignTriggers(), !triggers.isEmpty {
+            problems.append(
+                "the database has triggers Countersign did not create (\(triggers.joined(separator: ", "))): they can change or drop receipts as they are written"
+            )
+        }
+        let integrity =
+            (try? queue.read { try String.fetchAll($0, sql: "PRAGMA integrity_check(5)") }) ?? ["unreadable"]
+        if integrity != ["ok"] {
+            problems.append(
+                "the database fails SQLite's integrity check (an index out of step with the receipts answers queries wrongly): \(integrity.joined(separator: "; "))"
+            )
+        }
+        return problems
+    }
+
     static func migrate(_ queue: DatabaseQueue) throws {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-receipts") { db in
@@ -103,6 +127,14 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
         let result = try queue.writeWithoutTransaction { db in
             var sealed: [Receipt] = []
             try db.inTransaction(.immediate) {
+                // Countersign creates no triggers; one planted in the file could change or drop receipts.
+                let triggers = try String.fetchAll(
+                    db.cachedStatement(sql: "SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+                guard triggers.isEmpty else {
+                    throw LedgerError(
+                        "\(path) has triggers Countersign did not create (\(triggers.joined(separator: ", "))): nothing is written; run 'countersign verify \(path)'"
+                    )
+                }
                 let tail =
                     try Row.fetchOne(
                         db.cachedStatement(sql: "SELECT seq, hash FROM receipts ORDER BY seq DESC LIMIT 1")
@@ -120,6 +152,12 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
                         r.seq, r.id, r.time, r.kind, r.sessionID, r.traceID, r.actionHash, r.status, r.decision,
                         r.ruleID, r.hash, r.prev, r.canonicalText,
                     ])
+                    // A trigger planted in the file could drop the row silently: the receipt must be there.
+                    guard db.changesCount == 1 else {
+                        throw LedgerError(
+                            "receipt \(r.seq) was not stored in \(path) (something in the database intercepted it); run 'countersign verify \(path)'"
+                        )
+                    }
                 }
                 return .commit
             }
@@ -215,6 +253,14 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
         }
     }
 
+    /// Whether the column holds TEXT (or NULL), as Countersign writes it.
+    static func isText(_ row: Row, _ column: String) -> Bool {
+        switch (row[column] as DatabaseValue).storage {
+        case .string, .null: return true
+        default: return false
+        }
+    }
+
     /// The index columns of `row` whose value is not the body's.
     static func disagreeingColumns(_ row: Row, text: String) -> [String] {
         var body: [String: String?] = [:]
@@ -234,10 +280,15 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
         } else {
             return []  // not a receipt at all: reported as such by the verifier
         }
+        // Storage classes first: reading a BLOB as text converts it in place, after which SQLite no longer
+        // reports what was stored. A BLOB holding the same bytes reads back as the same string, but no query
+        // for the text finds the row.
+        let notText = Set((["hash"] + ReceiptScanner.indexed).filter { !isText(row, $0) })
         var disagreeing: [String] = []
         if seq != (row["seq"] as Int64) { disagreeing.append("seq") }
-        if hash != (row["hash"] as String) { disagreeing.append("hash") }
-        for column in ReceiptScanner.indexed where (body[column] ?? nil) != (row[column] as String?) {
+        if notText.contains("hash") || hash != (row["hash"] as String) { disagreeing.append("hash") }
+        for column in ReceiptScanner.indexed
+        where notText.contains(column) || (body[column] ?? nil) != (row[column] as String?) {
             disagreeing.append(column)
         }
         return disagreeing
@@ -245,6 +296,10 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
 
     public func delete(throughSeq upTo: Int64) throws {
         try queue.write { db in try db.execute(sql: "DELETE FROM receipts WHERE seq <= ?", arguments: [upTo]) }
+    }
+
+    public func lastSeq() throws -> Int64 {
+        try queue.read { try Int64.fetchOne($0, sql: "SELECT MAX(seq) FROM receipts") ?? 0 }
     }
 
     public func count() throws -> Int {

@@ -200,9 +200,11 @@ public enum KeyResolver {
         let path = defaultPath(ledger: ledger, stateDirectory: stateDirectory)
         if FileManager.default.fileExists(atPath: path) {
             let key = try KeyFile.read(path)
-            if mode == .existing && !path.hasPrefix("/") && !UserTrust.isPinned(key.publicKey) {
+            // However the path is spelled (relative, absolute, through a symlink), a key nobody pinned is
+            // one a project could have planted: adapters refuse it.
+            if mode == .existing && !UserTrust.isPinned(key.publicKey) {
                 throw KeyError(
-                    "the signing key \(path) (\(key.keyID)) was found in the working directory and is not in your trust file \(UserTrust.path); a project cannot choose the key your tools sign with. If you created it, pin it: countersign keys trust --key \(path); or pass --key with an absolute path"
+                    "the signing key \(path) (\(key.keyID)) is not in your trust file \(UserTrust.path); a project cannot choose the key your tools sign with. If you created it, pin it: countersign keys trust --key \(path)"
                 )
             }
             return Resolved(key: key, source: path, notice: nil)

@@ -259,6 +259,11 @@ public struct ChainVerifier {
             keyCache[keyHex] = parsed
         }
         report.signers[signer, default: 0] += 1
+        if !Self.isCanonicalSignature(signature) {
+            failLight(
+                position, LightReceipt(seq: seq, id: id, prev: ""),
+                "the signature is not in canonical form (128 lower-case hex digits): the stored text was changed")
+        }
         guard let key, key.keyID == signer else {
             failLight(
                 position, LightReceipt(seq: seq, id: id, prev: ""),
@@ -323,6 +328,11 @@ public struct ChainVerifier {
                 record.position, receipt,
                 "the stored text is not the canonical encoding that was signed (re-spaced or re-ordered after signing)")
         }
+        if !Self.isCanonicalSignature(receipt.signature) {
+            fail(
+                record.position, receipt,
+                "the signature is not in canonical form (128 lower-case hex digits): the stored text was changed")
+        }
         // The signer: its public key must be the one its id names, and trusted when trust is pinned.
         let signer = receipt.signer
         if let keyHex = receipt.body["signer_public_key"]?.stringValue {
@@ -377,6 +387,12 @@ public struct ChainVerifier {
             report.rotations.append((signer, next.keyID, receipt.seq))
             report.rotatedKeys.append(next)
         }
+    }
+
+    /// What the sealer writes: Ed25519's 64 bytes as lower-case hex. Any other spelling verifies the same
+    /// signature but is not the text that was written.
+    static func isCanonicalSignature(_ text: String) -> Bool {
+        text.utf8.count == 128 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
     private mutating func flushSignatures() {
@@ -444,6 +460,9 @@ extension ReceiptStore {
             }
         }
         var report = verifier.finish()
+        if let sqlite = self as? SQLiteStore {
+            for problem in sqlite.structuralProblems() { report.fail(problem) }
+        }
         if report.receipts == 0 && report.failures.isEmpty {
             report.fail("the ledger holds no receipts: it was emptied, or nothing was recorded in it yet")
         }

@@ -127,6 +127,11 @@ public final class ApprovalInbox: @unchecked Sendable {
             if let refusal = Self.refusal(reviewer, entry) {
                 return .failure(VoteError(status: entry.state == .open ? 403 : 409, description: refusal))
             }
+            // The deadline is the one the pending receipt signed: a vote after it never counts, even in
+            // the instant before the expiry is processed.
+            guard Date() < entry.deadline else {
+                return .failure(VoteError(status: 409, description: "the request expired at its deadline"))
+            }
             entry.votes.append(
                 ApprovalRecord(
                     reviewer: reviewer.id, channel: "web", verdict: approve ? .approve : .reject,

@@ -11,6 +11,21 @@ import Yams
 ///
 /// Tokens are never in the file: each lives in the environment variable the entry names.
 public struct ReviewerDirectory: Sendable {
+    /// Names that mean something else in receipts: automatic answers, requesters, channels.
+    static let reservedIDs: Set<String> = [
+        "countersign", "api-token", "unauthenticated", "timeout", "none", "tty", "web", "hook-native",
+        "elicitation", "agent", "system", "root",
+    ]
+
+    static func isPlainID(_ id: String) -> Bool {
+        guard let first = id.utf8.first, id.utf8.count <= 64,
+            (0x61...0x7A).contains(first) || (0x30...0x39).contains(first)
+        else { return false }
+        return id.utf8.allSatisfy {
+            (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D
+        }
+    }
+
     public struct Reviewer: Sendable, Equatable {
         public let id: String
         public let name: String
@@ -50,11 +65,19 @@ public struct ReviewerDirectory: Sendable {
             guard let id = entry["id"] as? String, !id.isEmpty else {
                 throw fail("\(at): 'id' must be a non-empty string")
             }
-            guard seen.insert(id).inserted else { throw fail("\(at): duplicate reviewer id '\(id)'") }
-            // Names Countersign gives to answers that are not a person's: a reviewer must not look like one.
-            if id.lowercased().hasPrefix("auto-") || id.lowercased() == "countersign" || id.contains(":") {
+            // Ids are plain lower-case ASCII, so no two look alike (case, spaces, look-alike letters).
+            guard Self.isPlainID(id) else {
                 throw fail(
-                    "\(at): '\(id)' is reserved (auto-…, countersign and names with ':' denote automatic answers)")
+                    "\(at): reviewer id '\(id)' must be lower-case ASCII letters, digits, '.', '_' or '-', starting with a letter or digit"
+                )
+            }
+            guard seen.insert(id).inserted else { throw fail("\(at): duplicate reviewer id '\(id)'") }
+            // Names Countersign gives to answers that are not a person's, and to requesters and channels: a
+            // reviewer must not look like one.
+            if id.hasPrefix("auto-") || id.hasPrefix("auto_") || Self.reservedIDs.contains(id) {
+                throw fail(
+                    "\(at): '\(id)' is reserved (auto-…, \(Self.reservedIDs.sorted().joined(separator: ", ")) name automatic answers, requesters and channels)"
+                )
             }
             guard let variable = entry["token_env"] as? String, !variable.isEmpty else {
                 throw fail("\(at) (\(id)): 'token_env' must name the environment variable holding the token")

@@ -82,7 +82,7 @@ struct EvidenceCLITests {
                     "hook", "claude-code", "--policy",
                     CLI.root.appendingPathComponent("examples/policies/claude-code.yaml").path, "--ledger", ledger,
                     "--sessions", state + "/sessions.sqlite",
-                ], stdin: Self.pre, in: elsewhere)
+                ], stdin: Self.pre, in: elsewhere, trustOf: state)
             #expect(result.status == 0, "\(result.stderr)")
             #expect(!FileManager.default.fileExists(atPath: elsewhere + "/.countersign"))
         }
@@ -116,6 +116,52 @@ struct EvidenceCLITests {
         try FileManager.default.removeItem(atPath: ledger + ".checkpoint")
         let noCheckpoint = try CLI.run(["verify"], in: dir)
         #expect(noCheckpoint.status == 1 && noCheckpoint.stdout.contains("no checkpoint at"), "\(noCheckpoint.stdout)")
+    }
+
+    @Test func deletingTheCheckpointAfterACutDoesNotLetAWriterStartAfresh() throws {
+        let dir = CLI.temporaryDirectory()
+        _ = try CLI.run(["keys", "generate"], in: dir)
+        for _ in 0..<6 { #expect(try hook(dir).status == 0) }
+        let ledger = dir + "/.countersign/ledger.sqlite"
+        try sqlite(ledger, "DELETE FROM receipts WHERE seq > 2")
+        try FileManager.default.removeItem(atPath: ledger + ".checkpoint")
+        // The next hook neither appends over the cut nor writes a fresh checkpoint for it.
+        let next = try hook(dir)
+        #expect(next.status == 2, "\(next.stderr)")
+        #expect(try CLI.run(["receipts", "--format", "jsonl"], in: dir).stdout.split(separator: "\n").count == 2)
+        #expect(!FileManager.default.fileExists(atPath: ledger + ".checkpoint"))
+        let verify = try CLI.run(["verify"], in: dir)
+        #expect(verify.status == 1, "\(verify.stdout)")
+    }
+
+    @Test func aLedgerRolledBackWithItsOldCheckpointIsCaughtByTheUsersCopy() throws {
+        let dir = CLI.temporaryDirectory()
+        _ = try CLI.run(["keys", "generate"], in: dir)
+        let ledger = dir + "/.countersign/ledger.sqlite"
+        for _ in 0..<4 { #expect(try hook(dir).status == 0) }
+        // The attacker keeps copies of the ledger and its checkpoint as they are now...
+        let oldLedger = try Data(contentsOf: URL(fileURLWithPath: ledger))
+        let oldCheckpoint = try Data(contentsOf: URL(fileURLWithPath: ledger + ".checkpoint"))
+        for _ in 0..<3 { #expect(try hook(dir).status == 0) }
+        // ...and later puts both back (the WAL of the newer receipts removed with them).
+        for suffix in ["-wal", "-shm", ".frontier"] where FileManager.default.fileExists(atPath: ledger + suffix) {
+            try FileManager.default.removeItem(atPath: ledger + suffix)
+        }
+        try oldLedger.write(to: URL(fileURLWithPath: ledger))
+        try oldCheckpoint.write(to: URL(fileURLWithPath: ledger + ".checkpoint"))
+        let verify = try CLI.run(["verify"], in: dir)
+        #expect(verify.status == 1, "\(verify.stdout)")
+        #expect(verify.stdout.contains("the checkpoint you last saw for this ledger"), "\(verify.stdout)")
+        #expect(try hook(dir).status == 2)  // and no writer continues the rolled-back ledger
+    }
+
+    @Test func aPlantedKeyIsRefusedHoweverItsPathIsSpelled() throws {
+        let dir = CLI.temporaryDirectory()
+        _ = try CLI.run(["keys", "generate", "--no-pin"], in: dir)  // shipped with the repository
+        for ledger in [dir + "/.countersign/l.sqlite", dir + "/./.countersign/../.countersign/l.sqlite"] {
+            let result = try hook(dir, extra: ["--ledger", ledger])
+            #expect(result.status == 2 && result.stderr.contains("is not in your trust file"), "\(result.stderr)")
+        }
     }
 
     @Test func anEmptiedJSONLLedgerIsInvalid() throws {

@@ -29,6 +29,24 @@ struct GeminiHookTests {
         return .object(o)
     }
 
+    /// Without a tool-use id the call's input names it; that id must not confirm a guessed secret.
+    @Test func theTraceOfACallWithoutAnIDRevealsNoRedactedValue() async throws {
+        let h = try HookHarness(policy: surfacePolicy)
+        let input: JSONValue = ["command": "mysql --password hunter2 -e 'select 1'"]
+        _ = try await h.call(payload("BeforeTool", "run_shell_command", input), dialect: .gemini)
+        let receipt = try #require(try h.receipts().first)
+        let text = receipt.canonicalText
+        #expect(!text.contains("hunter2"))
+        let plain = Digest.canonicalHash(.object(["tool": "run_shell_command", "input": input])).dropFirst(7).prefix(16)
+        #expect(!text.contains(String(plain)), "the unkeyed id of the raw input is in the receipt")
+        // Before and after still agree: the after event lands in the same trace.
+        _ = try await h.call(
+            payload("AfterTool", "run_shell_command", input, extra: ["tool_response": ["llmContent": "1"]]),
+            dialect: .gemini)
+        let traces = Set(try h.receipts().compactMap(\.traceID))
+        #expect(traces.count == 1, "\(traces)")
+    }
+
     @Test func allowAndDenyOnlyAnAskBecomesADenyThatSaysWhy() async throws {
         let h = try HookHarness(policy: surfacePolicy)
         let deny = try output(

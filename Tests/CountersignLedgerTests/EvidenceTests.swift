@@ -41,6 +41,49 @@ struct IndexColumnTests {
         #expect(report.firstFailure?.reason.contains("trace_id, rule_id disagree") == true, "\(report.failures)")
     }
 
+    @Test(arguments: ["status", "rule_id", "decision", "kind", "trace_id", "time"])
+    func aColumnStoredAsABlobOfTheSameBytesIsCaught(column: String) throws {
+        // The same bytes as a BLOB read back equal, but no query for the text finds the row.
+        let path = temporaryDirectory() + "/l.sqlite"
+        let store = try filled(path, count: 4)
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "UPDATE receipts SET \(column) = CAST(\(column) AS BLOB) WHERE seq = 3")
+        }
+        let report = try store.verify(trust: trusted)
+        #expect(report.firstFailure?.seq == 3)
+        #expect(report.firstFailure?.reason.contains(column) == true, "\(report.failures)")
+    }
+
+    @Test func aTriggerPlantedInTheFileStopsWritersAndFailsVerify() throws {
+        let path = temporaryDirectory() + "/l.sqlite"
+        let store = try filled(path, count: 3)
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(
+                sql:
+                    "CREATE TRIGGER hide BEFORE INSERT ON receipts WHEN new.status = 'authorized' BEGIN SELECT RAISE(IGNORE); END"
+            )
+        }
+        #expect {
+            _ = try store.append([draft(9)], sealer: sealer)
+        } throws: { "\($0)".contains("triggers Countersign did not create") }
+        #expect(try store.count() == 3)
+        let report = try store.verify(trust: trusted)
+        #expect(!report.valid)
+        #expect(report.failures.contains { $0.reason.contains("triggers Countersign did not create (hide)") })
+    }
+
+    @Test func anUpperCaseSignatureIsNotTheTextThatWasWritten() throws {
+        let path = temporaryDirectory() + "/l.jsonl"
+        let store = try filled(path, count: 3)
+        var content = lines(path)
+        let receipt = try Receipt.parse(content[1])
+        content[1] = content[1].replacingOccurrences(of: receipt.signature, with: receipt.signature.uppercased())
+        write(content, path)
+        let report = try store.verify(trust: trusted)
+        #expect(report.firstFailure?.seq == 2)
+        #expect(report.firstFailure?.reason.contains("signature is not in canonical form") == true)
+    }
+
     @Test func aReSpacedBodyIsRefusedEvenWhenItsColumnsAgree() throws {
         let path = temporaryDirectory() + "/l.sqlite"
         let store = try filled(path, count: 3)
@@ -179,6 +222,8 @@ struct KeyedHashTests {
         #expect(secret.body["result"]?["sha256"] == nil)
         #expect(secret.body["result"]?["hmac_sha256"]?.stringValue?.hasPrefix("hmac-sha256:") == true)
         #expect(!secret.canonicalText.contains(Digest.canonicalHash(.string("hunter2"))))
+        // Nor is it previewed: its words are the secret.
+        #expect(!secret.canonicalText.contains("hunter2"))
         draft.result = ResultRecord(value: .string("token=abcdefgh12345678"), labels: [])
         let redacted = sealer.seal(draft, seq: 1, prev: Receipt.genesis)
         #expect(redacted.body["result"]?["hmac_sha256"] != nil)

@@ -315,6 +315,15 @@ func bearer(_ id: String) -> HTTPFields { [.authorization: "Bearer token-of-\(id
         let directory = try ReviewerDirectory.load(path: path, environment: ["ALICE_TOKEN": "0123456789abcdefXYZ"])
         #expect(directory.reviewer(token: "0123456789abcdefXYZ")?.id == "alice")
         #expect(directory.reviewer(token: "0123456789abcdefXYz") == nil)
+        // Ids that could pass for an automatic answer, a requester, a channel or another reviewer.
+        for id in [
+            "api-token", "unauthenticated", "timeout", "tty", "web", "auto_approve", "ALICE", "alice ", "\u{430}lice",
+        ] {
+            try "reviewers:\n  - {id: \"\(id)\", token_env: B}\n".write(toFile: path, atomically: true, encoding: .utf8)
+            #expect(throws: ReviewerDirectory.LoadError.self, "\(id)") {
+                try ReviewerDirectory.load(path: path, environment: ["B": "0123456789abcdefXYZ"])
+            }
+        }
         try "reviewers:\n  - {id: bob, token_env: B, colour: red}\n".write(
             toFile: path, atomically: true, encoding: .utf8)
         do {
