@@ -111,15 +111,17 @@ struct MerkleCheckpointCLITests {
 
         // Rewrite: the same length again, re-signed with the log key after receipt 20.
         try truncateLedger(dir + "/l.jsonl", to: 20)
-        _ = try CLI.run(
-            ["ledger", "bench", "--ledger", "l.jsonl", "--key", "log-key", "--count", "15", "--no-checkpoints"], in: dir
-        )
-        // The checkpoint the writers keep beside the ledger already catches it...
-        let beside = try CLI.run(["verify", "l.jsonl"], in: dir)
-        #expect(beside.status == 1)
-        #expect(beside.stdout.contains("missing (truncated or rolled back)"), "\(beside.stdout)")
-        // ...until the attacker, who holds the log key, replaces that one too: the chain alone is valid.
-        try removeCheckpointBeside(dir + "/l.jsonl")
+        // The checkpoint the writers keep beside the ledger already stops a writer from continuing it...
+        let rebuild = [
+            "ledger", "bench", "--ledger", "l.jsonl", "--key", "log-key", "--count", "15", "--no-checkpoints",
+        ]
+        let stopped = try CLI.run(rebuild, in: dir)
+        #expect(stopped.status == 1 && stopped.stderr.contains("receipts were cut"), "\(stopped.stderr)")
+        // ...until the attacker, who holds the log key and the user's account, removes every copy: then the
+        // chain alone is valid.
+        try coverTracks(dir + "/l.jsonl", user: dir)
+        #expect(try CLI.run(rebuild, in: dir).status == 0)
+        #expect(try CLI.run(["verify", "l.jsonl"], in: dir).status == 1)  // no checkpoint beside it
         #expect(try CLI.run(["checkpoint", "--ledger", "l.jsonl", "--key", "log-key"], in: dir).status == 0)
         #expect(try CLI.run(["verify", "l.jsonl"], in: dir).status == 0)
         let rewritten = try CLI.run(["verify", "l.jsonl", "--checkpoint", "cp-30"], in: dir)
@@ -188,12 +190,12 @@ struct WitnessCLITests {
 
         // The attacker holds the log key: drops receipts 31…50, appends 25 of its own, signs a checkpoint.
         try truncateLedger(dir + "/l.jsonl", to: 30)
+        let caught = try CLI.run(["verify", "l.jsonl"], in: dir)
+        #expect(caught.status == 1 && caught.stdout.contains("missing (truncated or rolled back)"), "\(caught.stdout)")
+        try coverTracks(dir + "/l.jsonl", user: dir)  // the attacker removes every local copy
         _ = try CLI.run(
             ["ledger", "bench", "--ledger", "l.jsonl", "--key", "log-key", "--count", "25", "--no-checkpoints"], in: dir
         )
-        let caught = try CLI.run(["verify", "l.jsonl"], in: dir)
-        #expect(caught.status == 1 && caught.stdout.contains("receipts were rewritten"), "\(caught.stdout)")
-        try removeCheckpointBeside(dir + "/l.jsonl")  // the attacker covers its tracks
         let rewrite = try CLI.run(
             ["checkpoint", "--ledger", "l.jsonl", "--key", "log-key", "--witness", w1.url, "--witness", w2.url], in: dir
         )
@@ -213,6 +215,7 @@ struct WitnessCLITests {
 
         // Truncation below what the witnesses cosigned is refused as a rollback.
         try truncateLedger(dir + "/l.jsonl", to: 20)
+        try coverTracks(dir + "/l.jsonl", user: dir)
         let rollback = try CLI.run(
             ["checkpoint", "--ledger", "l.jsonl", "--key", "log-key", "--witness", w1.url], in: dir)
         #expect(rollback.status == 1)
@@ -245,9 +248,11 @@ struct WitnessCLITests {
     }
 }
 
-/// What an attacker with write access does after rewriting a ledger: drop the checkpoint beside it.
-func removeCheckpointBeside(_ ledger: String) throws {
-    for suffix in [".checkpoint", ".frontier"] where FileManager.default.fileExists(atPath: ledger + suffix) {
-        try FileManager.default.removeItem(atPath: ledger + suffix)
+/// What an attacker with the user's account does around a rewrite: drop the checkpoint beside the ledger,
+/// the frontier, and the copy the user's writers keep (CLI.run gives each test directory its own config).
+func coverTracks(_ ledger: String, user directory: String) throws {
+    for path in [ledger + ".checkpoint", ledger + ".frontier", directory + "/.xdg-config/countersign/logs"]
+    where FileManager.default.fileExists(atPath: path) {
+        try FileManager.default.removeItem(atPath: path)
     }
 }

@@ -425,12 +425,17 @@ struct KeyTests {
             _ = try KeyResolver.resolve(explicitPath: nil, stateDirectory: directory)
         } throws: { "\($0)".contains("adapters never create one") }
         #expect(!FileManager.default.fileExists(atPath: directory + "/signing-key"))
-        // An absolute ledger path names the state home: the key beside it, wherever the process runs.
+        // An absolute ledger path names the state home: the key beside it, wherever the process runs — and
+        // an adapter uses it only when it is pinned (this one is not: a project could have planted it).
         let key = SigningKey.generate()
         try KeyFile.write(key, to: directory + "/signing-key")
-        let beside = try KeyResolver.resolve(
-            explicitPath: nil, stateDirectory: "/nonexistent", ledger: directory + "/ledger.sqlite")
-        #expect(beside.key.keyID == key.keyID)
+        #expect {
+            _ = try KeyResolver.resolve(
+                explicitPath: nil, stateDirectory: "/nonexistent", ledger: directory + "/ledger.sqlite")
+        } throws: { "\($0)".contains("\(directory)/signing-key (\(key.keyID)) is not in your trust file") }
+        // Named explicitly, it is configuration, not something found: used as is.
+        let named = try KeyResolver.resolve(explicitPath: directory + "/signing-key", stateDirectory: "/nonexistent")
+        #expect(named.key.keyID == key.keyID)
     }
 
     @Test func badKeyMaterialIsRefused() {
