@@ -2,6 +2,7 @@
 server's inbox until a reviewer answers (`--approval-server URL`)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +47,8 @@ async def test_the_mcp_proxy_waits_for_the_inbox(server, anyio_backend):
     params = StdioServerParameters(
         command=BIN, args=["mcp", "proxy", "--policy", str(policy), "--ledger", str(server.home / "mcp.sqlite"),
                            "--approval", "web", "--approval-server", server.url, "--", sys.executable,
-                           str(FIXTURE_SERVER)], cwd=str(server.home))
+                           str(FIXTURE_SERVER)], cwd=str(server.home),
+        env=dict(os.environ))  # the SDK's default environment would drop the trust file's location
     reviewer = answer_next(server, "approve", "send it")
     async with Client(params, mode="legacy") as client:
         result = await client.call_tool("send", {"to": "bob@example.com", "body": "hi"})
