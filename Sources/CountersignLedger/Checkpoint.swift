@@ -390,16 +390,36 @@ public final class Checkpointer: @unchecked Sendable {
         return signed
     }
 
+    /// Writes beside, then renames: readers see the old file or the new one, never half. No fsync — like
+    /// the ledger's default `--sync normal`, it survives the process being killed, not a power cut.
     static func writeAtomically(_ text: String, to path: String) throws {
         let temporary = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
-        } catch {
-            throw LedgerError("cannot write \(temporary): \(error.localizedDescription)")
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw LedgerError("cannot write \(temporary): \(String(cString: strerror(errno)))") }
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { systemWrite(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else {
+                close(fd)
+                unlink(temporary)
+                throw LedgerError("cannot write \(temporary): \(String(cString: strerror(errno)))")
+            }
+            offset += n
         }
+        close(fd)
         guard rename(temporary, path) == 0 else {
             unlink(temporary)
             throw LedgerError("cannot replace \(path): \(String(cString: strerror(errno)))")
         }
     }
+}
+
+/// `write(2)` (inside types with a `write` method of their own the bare name means that method).
+func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+    #if canImport(Glibc)
+        Glibc.write(fd, buffer, count)
+    #else
+        Darwin.write(fd, buffer, count)
+    #endif
 }

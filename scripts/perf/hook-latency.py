@@ -7,8 +7,11 @@ bin_path = os.path.abspath(sys.argv[1]); runs = int(sys.argv[2]) if len(sys.argv
 policy = os.path.abspath("examples/policies/claude-code.yaml")
 work = tempfile.mkdtemp(prefix="hook-latency-")
 main = bin_path[: -len("-hook")] if bin_path.endswith("countersign-hook") else bin_path
-if os.path.exists(main):  # otherwise the first warm-up call generates the key
-    subprocess.run([main, "keys", "generate"], cwd=work, capture_output=True, check=True)
+# Hooks never create a signing key: make one (pinned) with any full binary, as `countersign init` would.
+candidates = [main, ".build-release/release/countersign", ".build/release/countersign", ".build/debug/countersign"]
+maker = next((os.path.abspath(c) for c in candidates if os.path.exists(c)), None)
+assert maker, "no countersign binary to create the signing key with (build one first)"
+subprocess.run([maker, "keys", "generate"], cwd=work, capture_output=True, check=True)
 def payload(i):
     return json.dumps({"session_id": "bench", "transcript_path": "/tmp/t.jsonl", "cwd": "/repo", "permission_mode": "default",
                        "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "rm -rf /tmp/demo"},
