@@ -107,6 +107,7 @@ struct InstallCommand: ParsableCommand {
               target_glob: &agent_controls
                 - "*/.countersign/*"
                 - ".countersign/*"
+                - "*/.config/countersign/*"
                 - "*/.claude/*"
                 - ".claude/*"
                 - "*/.claude.json"
@@ -142,7 +143,7 @@ struct InstallCommand: ParsableCommand {
               arg_regex:
                 command:
                   - *credential_words
-                  - "(\\.countersign|\\.claude|\\.codex|\\.gemini|\\.cursor|\\.mcp\\.json)\\b"
+                  - "(\\.countersign|\\.config/countersign|\\.claude|\\.codex|\\.gemini|\\.cursor|\\.mcp\\.json)\\b"
             decision: ask
             reason: This command touches credentials, Countersign's state or an agent's settings; a human confirms it.
           - id: untrusted_content_does_not_drive_commands
