@@ -190,19 +190,32 @@ struct Routes {
         guard let action = body["action"], let envelope = try? ActionEnvelope(json: action) else {
             throw APIError(.badRequest, "\"action\" must be an action envelope")
         }
-        func strings(_ key: String) -> [String] { body[key]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+        // Malformed requirements are refused, never replaced by a laxer default (a quorum of 1.5 is not 1).
+        func strings(_ key: String) throws -> [String] {
+            guard let value = body[key], !value.isNull else { return [] }
+            guard let items = value.arrayValue, items.allSatisfy({ $0.stringValue != nil }) else {
+                throw APIError(.badRequest, "\"\(key)\" must be an array of strings")
+            }
+            return items.compactMap(\.stringValue)
+        }
         var quorum = 1
-        if case .int(let n)? = body["quorum"] { quorum = Int(clamping: n) }
+        if let given = body["quorum"], !given.isNull {
+            guard case .int(let n) = given else {
+                throw APIError(.badRequest, "\"quorum\" must be a whole number 1…20")
+            }
+            quorum = Int(clamping: n)
+        }
         guard (1...20).contains(quorum) else { throw APIError(.badRequest, "\"quorum\" must be 1…20") }
         let timeout = try seconds(body["timeout"], default: 300, field: "timeout")
         let requirement = ApprovalRequirement(
-            quorum: quorum, reviewers: strings("reviewers"), groups: strings("groups"), timeoutSeconds: timeout,
+            quorum: quorum, reviewers: try strings("reviewers"), groups: try strings("groups"), timeoutSeconds: timeout,
             channels: [.web])
         let outcome = PolicyOutcome(
             decision: .ask, ruleID: body["rule"]?.stringValue ?? "remote", reason: body["reason"]?.stringValue ?? "",
             approvals: requirement)
         let approval = ApprovalRequest(
-            envelope: envelope, outcome: outcome, requirement: requirement, argumentLabels: strings("argument_labels"))
+            envelope: envelope, outcome: outcome, requirement: requirement,
+            argumentLabels: try strings("argument_labels"))
         let id = "apr_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
         service.inbox.open(id: id, request: approval, requester: requester, timeout: timeout)
         return json(["approval_id": .string(id), "state": "open"])

@@ -216,6 +216,17 @@ func decisions(_ store: any ReceiptStore, trace: String) throws -> [Receipt] {
             let request = try #require(remote["approval_id"]?.stringValue)
             #expect(try await vote(client, request, as: "alice").0 == .forbidden)
             #expect(try await vote(client, request, as: "carol").0 == .ok)
+
+            // A malformed requirement is refused, never read as a laxer one.
+            for (key, value) in [
+                ("quorum", JSONValue.double(1.5)), ("quorum", "1"), ("quorum", true), ("reviewers", "alice"),
+                ("groups", [1]),
+            ] {
+                let (status, _) = try await client.json(
+                    "/v1/approval-requests", method: .post, headers: bearer("alice"),
+                    ["action": action("deploy", actor: "carol")["action"]!, key: value, "timeout": 30])
+                #expect(status == .badRequest, "\(key): \(value)")
+            }
         }
     }
 
