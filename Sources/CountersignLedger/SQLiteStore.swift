@@ -228,22 +228,28 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
     }
 
     /// Rows in seq order; a row whose index columns disagree with its body is reported (the columns
-    /// answer queries — `receipts --rule`, the dashboard, `/v1/receipts` — so an edit there would make
-    /// them lie). Every column is compared, `rule_id` with `policy.rule_id`.
+    /// answer queries — `receipts --rule/--status`, the dashboard, `/v1/receipts` — so an edit there would
+    /// make them lie). Every column is compared byte for byte with the body's UTF-8 (`rule_id` with
+    /// `policy.rule_id`): a NUL byte, another Unicode normalisation or a BLOB holding the same text would
+    /// all read back as "equal" through C strings or Swift's canonical string equality, yet no query for the
+    /// text finds the row. The body is read as raw bytes too, so nothing after a NUL hides.
     public func scanText(_ body: (_ position: Int, _ text: String?, _ problem: String?) throws -> Void) throws {
+        let columns = ["hash"] + ReceiptScanner.indexed
+        let selected = columns.map { "typeof(\($0)) AS \($0)_type, CAST(\($0) AS BLOB) AS \($0)_raw" }
         try queue.read { db in
             let cursor = try Row.fetchCursor(
                 db,
                 sql:
-                    "SELECT seq, id, hash, prev, time, kind, status, decision, rule_id, session_id, trace_id, action_hash, body FROM receipts ORDER BY seq"
+                    "SELECT seq, \(selected.joined(separator: ", ")), CAST(body AS BLOB) AS body_raw FROM receipts ORDER BY seq"
             )
             var position = 0
             while let row = try cursor.next() {
                 position += 1
-                let text: String = row["body"]
+                let raw: Data = row["body_raw"] ?? Data()
+                let text = String(decoding: raw, as: UTF8.self)
                 let seq: Int64 = row["seq"]
                 var problem: String?
-                let disagreeing = Self.disagreeingColumns(row, text: text)
+                let disagreeing = Self.disagreeingColumns(row, columns: columns, text: text)
                 if !disagreeing.isEmpty {
                     problem =
                         "row seq \(seq): the indexed column\(disagreeing.count == 1 ? "" : "s") \(disagreeing.joined(separator: ", ")) disagree\(disagreeing.count == 1 ? "s" : "") with the receipt body (edited?)"
@@ -253,43 +259,31 @@ public final class SQLiteStore: ReceiptStore, @unchecked Sendable {
         }
     }
 
-    /// Whether the column holds TEXT (or NULL), as Countersign writes it.
-    static func isText(_ row: Row, _ column: String) -> Bool {
-        switch (row[column] as DatabaseValue).storage {
-        case .string, .null: return true
-        default: return false
-        }
-    }
-
-    /// The index columns of `row` whose value is not the body's.
-    static func disagreeingColumns(_ row: Row, text: String) -> [String] {
-        var body: [String: String?] = [:]
+    /// The columns of `row` (selected as `<column>_type` and `<column>_raw`) whose bytes are not the body's.
+    static func disagreeingColumns(_ row: Row, columns: [String], text: String) -> [String] {
+        var expected: [String: String?] = [:]
         var seq: Int64?
-        var hash: String?
         if let fields = ReceiptScanner.fields(of: text) {
-            body = fields.others
+            expected = fields.others
+            expected["hash"] = .some(fields.hash)
             seq = fields.seq
-            hash = fields.hash
         } else if let receipt = try? Receipt.parse(text) {
             for column in ReceiptScanner.indexed where column != "rule_id" {
-                body[column] = .some(receipt.body[column]?.stringValue)
+                expected[column] = .some(receipt.body[column]?.stringValue)
             }
-            body["rule_id"] = .some(receipt.ruleID)
+            expected["rule_id"] = .some(receipt.ruleID)
+            expected["hash"] = .some(receipt.body["hash"]?.stringValue)
             seq = receipt.body["seq"] == nil ? nil : receipt.seq
-            hash = receipt.body["hash"]?.stringValue
         } else {
             return []  // not a receipt at all: reported as such by the verifier
         }
-        // Storage classes first: reading a BLOB as text converts it in place, after which SQLite no longer
-        // reports what was stored. A BLOB holding the same bytes reads back as the same string, but no query
-        // for the text finds the row.
-        let notText = Set((["hash"] + ReceiptScanner.indexed).filter { !isText(row, $0) })
         var disagreeing: [String] = []
         if seq != (row["seq"] as Int64) { disagreeing.append("seq") }
-        if notText.contains("hash") || hash != (row["hash"] as String) { disagreeing.append("hash") }
-        for column in ReceiptScanner.indexed
-        where notText.contains(column) || (body[column] ?? nil) != (row[column] as String?) {
-            disagreeing.append(column)
+        for column in columns {
+            let type: String = row["\(column)_type"] ?? ""
+            let stored: Data? = type == "null" ? nil : row["\(column)_raw"]
+            let wanted = (expected[column] ?? nil).map { Data($0.utf8) }
+            if (type != "text" && type != "null") || stored != wanted { disagreeing.append(column) }
         }
         return disagreeing
     }

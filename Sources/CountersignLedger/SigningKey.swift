@@ -190,24 +190,28 @@ public enum KeyResolver {
         explicitPath: String?, stateDirectory: String, ledger: String? = nil, mode: Mode = .existing
     ) throws(KeyError) -> Resolved {
         let env = ProcessInfo.processInfo.environment
-        if let explicitPath { return Resolved(key: try KeyFile.read(explicitPath), source: explicitPath, notice: nil) }
+        // Adapters sign only with a pinned key, however it was named: a key file swapped at the path the
+        // hooks were installed with would otherwise sign (and key every hash) for whoever planted it.
+        func pinned(_ key: SigningKey, _ source: String) throws(KeyError) -> Resolved {
+            if mode == .existing && !UserTrust.isPinned(key.publicKey) {
+                throw KeyError(
+                    "the signing key \(source) (\(key.keyID)) is not in your trust file \(UserTrust.path); a project cannot choose the key your tools sign with. If you created it, pin it: countersign keys trust --key \(source)"
+                )
+            }
+            return Resolved(key: key, source: source, notice: nil)
+        }
+        if let explicitPath { return try pinned(try KeyFile.read(explicitPath), explicitPath) }
         if let hex = env["COUNTERSIGN_SIGNING_KEY"], !hex.isEmpty {
-            return Resolved(key: try SigningKey(privateKeyHex: hex), source: "COUNTERSIGN_SIGNING_KEY", notice: nil)
+            return try pinned(try SigningKey(privateKeyHex: hex), "COUNTERSIGN_SIGNING_KEY")
         }
         if let path = env["COUNTERSIGN_SIGNING_KEY_FILE"], !path.isEmpty {
-            return Resolved(key: try KeyFile.read(path), source: path, notice: nil)
+            return try pinned(try KeyFile.read(path), path)
         }
         let path = defaultPath(ledger: ledger, stateDirectory: stateDirectory)
         if FileManager.default.fileExists(atPath: path) {
-            let key = try KeyFile.read(path)
             // However the path is spelled (relative, absolute, through a symlink), a key nobody pinned is
             // one a project could have planted: adapters refuse it.
-            if mode == .existing && !UserTrust.isPinned(key.publicKey) {
-                throw KeyError(
-                    "the signing key \(path) (\(key.keyID)) is not in your trust file \(UserTrust.path); a project cannot choose the key your tools sign with. If you created it, pin it: countersign keys trust --key \(path)"
-                )
-            }
-            return Resolved(key: key, source: path, notice: nil)
+            return try pinned(try KeyFile.read(path), path)
         }
         guard mode == .create else {
             throw KeyError(

@@ -54,6 +54,32 @@ struct IndexColumnTests {
         #expect(report.firstFailure?.reason.contains(column) == true, "\(report.failures)")
     }
 
+    /// Spellings that read back "equal" through C strings or Swift's canonical string equality, while a
+    /// query comparing bytes no longer finds the row.
+    @Test(arguments: [
+        ("status", "status || char(0)"), ("rule_id", "rule_id || char(0)"), ("hash", "hash || char(0)"),
+        ("id", "id || char(0)"), ("trace_id", "'t' || char(0x0301)"),
+    ])
+    func aColumnThatDiffersOnlyInBytesIsCaught(column: String, expression: String) throws {
+        let path = temporaryDirectory() + "/l.sqlite"
+        let store = try filled(path, count: 4)
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "UPDATE receipts SET \(column) = \(expression) WHERE seq = 3")
+        }
+        let report = try store.verify(trust: trusted)
+        #expect(report.firstFailure?.seq == 3, "\(report.failures)")
+        #expect(report.firstFailure?.reason.contains(column) == true, "\(report.failures)")
+    }
+
+    @Test func bytesHiddenAfterANulInTheBodyAreCaught() throws {
+        let path = temporaryDirectory() + "/l.sqlite"
+        let store = try filled(path, count: 3)
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "UPDATE receipts SET body = body || char(0) || '{\"seq\":99}' WHERE seq = 2")
+        }
+        #expect(!(try store.verify(trust: trusted)).valid)
+    }
+
     @Test func aTriggerPlantedInTheFileStopsWritersAndFailsVerify() throws {
         let path = temporaryDirectory() + "/l.sqlite"
         let store = try filled(path, count: 3)

@@ -433,9 +433,10 @@ struct KeyTests {
             _ = try KeyResolver.resolve(
                 explicitPath: nil, stateDirectory: "/nonexistent", ledger: directory + "/ledger.sqlite")
         } throws: { "\($0)".contains("\(directory)/signing-key (\(key.keyID)) is not in your trust file") }
-        // Named explicitly, it is configuration, not something found: used as is.
-        let named = try KeyResolver.resolve(explicitPath: directory + "/signing-key", stateDirectory: "/nonexistent")
-        #expect(named.key.keyID == key.keyID)
+        // Named explicitly (a key file swapped at the path the hooks were installed with): refused too.
+        #expect {
+            _ = try KeyResolver.resolve(explicitPath: directory + "/signing-key", stateDirectory: "/nonexistent")
+        } throws: { "\($0)".contains("is not in your trust file") }
     }
 
     @Test func badKeyMaterialIsRefused() {
