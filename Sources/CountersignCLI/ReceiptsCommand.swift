@@ -166,7 +166,9 @@ struct VerifyCommand: ParsableCommand {
             "A trusted-signers file: {\"trusted_keys\": [{\"public_key\": …, \"label\": …}]}.", valueName: "file"))
     var trustedKeys: String?
     @Option(name: .long, help: "text or json") var format: OutputFormat = .text
-    @Flag(name: .long, help: "Check hashes and links only, not signatures (for measuring; does not authenticate).")
+    @Flag(
+        name: .long,
+        help: "Check hashes and links only, not signatures (for measuring; authenticates nothing: exit 3 at best).")
     var chainOnly = false
     @Option(
         name: .long,

@@ -65,7 +65,7 @@ extension VerificationReport {
         guard valid else { return "none" }
         if checkpointSize != nil, let quorum = witnessQuorum, witnessesCosigned >= quorum { return "witnessed" }
         if anchorChecked { return "anchored" }
-        return trust.hasPrefix("pinned") ? "pinned" : "unpinned"
+        return trust.hasPrefix("pinned") && signaturesChecked ? "pinned" : "unpinned"
     }
 
     /// The assurance as a line for people.

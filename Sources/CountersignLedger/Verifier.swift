@@ -84,13 +84,20 @@ public struct VerificationReport: Sendable {
 
     public var valid: Bool { failures.isEmpty }
     /// Valid and signed only by trusted keys (pinned, or reached through a rotation a pinned key signed).
-    public var verified: Bool { valid && trust.hasPrefix("pinned") }
+    public var verified: Bool { valid && signaturesChecked && trust.hasPrefix("pinned") }
+    /// False under `--chain-only`: nothing was authenticated, so nothing is verified.
+    public var signaturesChecked = true
     /// Keys trusted because a trusted key signed their rotation in the ledger (key id → rotating receipt seq).
     public var rotations: [(from: String, to: String, seq: Int64)] = []
     /// The keys those rotations handed over to.
     public var rotatedKeys: [PublicKey] = []
     /// `VALID`, `INVALID`, or `UNVERIFIED (no trusted key)` when the chain holds but no signer was pinned.
-    public var status: String { !valid ? "INVALID" : verified ? "VALID" : "UNVERIFIED (no trusted key)" }
+    public var status: String {
+        !valid
+            ? "INVALID"
+            : verified
+                ? "VALID" : signaturesChecked ? "UNVERIFIED (no trusted key)" : "UNVERIFIED (signatures not checked)"
+    }
     public var firstFailure: Failure? { failures.min { $0.position < $1.position } }
 
     public var json: JSONValue {
@@ -448,7 +455,10 @@ extension ReceiptStore {
         var verifier = ChainVerifier(source: path, kind: backend, trust: trust)
         verifier.checkSignatures = checkSignatures
         verifier.requireCanonical = true
-        if !checkSignatures { verifier.report.warnings.append("signatures were not checked (--chain-only)") }
+        if !checkSignatures {
+            verifier.report.warnings.append("signatures were not checked (--chain-only)")
+            verifier.report.signaturesChecked = false
+        }
         try scanText { position, text, problem in
             if let text, problem == nil {
                 verifier.add(position: position, text: text)

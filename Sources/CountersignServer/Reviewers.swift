@@ -86,6 +86,11 @@ public struct ReviewerDirectory: Sendable {
                 throw fail(
                     "\(at) (\(id)): the environment variable \(variable) must hold a token of at least 16 characters")
             }
+            // One token, one person: two ids sharing a token would let one holder cast two votes.
+            if let other = reviewers.first(where: { ConstantTime.equal($0.token, Array(token.utf8)) }) {
+                throw fail(
+                    "\(at) (\(id)): has the same token as '\(other.id)'; every reviewer needs a token of their own")
+            }
             let groups = entry["groups"] as? [String] ?? []
             if entry["groups"] != nil && !(entry["groups"] is [String]) {
                 throw fail("\(at) (\(id)): 'groups' must be a list of strings")

@@ -38,6 +38,9 @@ struct EvidenceCLITests {
         let publicKey = try #require(shown["public_key"] as? String)
         let pinned = try CLI.run(["verify", ledger, "--trusted-key", publicKey], in: stranger)
         #expect(pinned.status == 0 && pinned.stdout.contains(": VALID"))
+        // Hashes and links alone authenticate nothing: never VALID.
+        let chainOnly = try CLI.run(["verify", "--chain-only"], in: dir)
+        #expect(chainOnly.status == 3 && chainOnly.stdout.contains("UNVERIFIED (signatures not checked)"))
         // An empty or missing trust is never 0, even for an intact chain; a broken one is 1.
         try FileManager.default.removeItem(atPath: ledger + ".checkpoint")
         #expect(try CLI.run(["verify", ledger], in: stranger).status == 1)

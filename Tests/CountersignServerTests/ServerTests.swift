@@ -324,6 +324,13 @@ func bearer(_ id: String) -> HTTPFields { [.authorization: "Bearer token-of-\(id
                 try ReviewerDirectory.load(path: path, environment: ["B": "0123456789abcdefXYZ"])
             }
         }
+        // Two ids with one token: one person, two votes.
+        try "reviewers:\n  - {id: alice, token_env: A}\n  - {id: alice2, token_env: B}\n".write(
+            toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: ReviewerDirectory.LoadError.self) {
+            try ReviewerDirectory.load(
+                path: path, environment: ["A": "0123456789abcdefXYZ", "B": "0123456789abcdefXYZ"])
+        }
         try "reviewers:\n  - {id: bob, token_env: B, colour: red}\n".write(
             toFile: path, atomically: true, encoding: .utf8)
         do {

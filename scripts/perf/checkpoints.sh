@@ -31,5 +31,5 @@ echo "== $big receipts: the first checkpoint of a process builds the tree from t
 [ -f big.sqlite ] || "$bin" ledger bench --ledger big.sqlite --count "$big" --concurrency 64 --no-checkpoints > /dev/null
 /usr/bin/time -f "checkpoint big.sqlite: %e s wall, %M KB max RSS" "$bin" checkpoint --ledger big.sqlite > /dev/null
 /usr/bin/time -f "prove --seq 12345 big.sqlite: %e s wall" "$bin" prove --ledger big.sqlite --seq 12345 > /dev/null
-/usr/bin/time -f "verify --chain-only big.sqlite: %e s wall" "$bin" verify big.sqlite --chain-only > /dev/null
-/usr/bin/time -f "verify --chain-only --checkpoint big.sqlite: %e s wall" "$bin" verify big.sqlite --chain-only --checkpoint big.sqlite.checkpoint > /dev/null
+/usr/bin/time -f "verify --chain-only big.sqlite: %e s wall" "$bin" verify big.sqlite --chain-only > /dev/null || true
+/usr/bin/time -f "verify --chain-only --checkpoint big.sqlite: %e s wall" "$bin" verify big.sqlite --chain-only --checkpoint big.sqlite.checkpoint > /dev/null || true
