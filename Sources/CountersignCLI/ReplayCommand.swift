@@ -95,8 +95,24 @@ struct LedgerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger",
         abstract: "Maintain a ledger: retention, and a throughput benchmark.",
-        subcommands: [Prune.self, LedgerBenchCommand.self]
+        subcommands: [Prune.self, Forget.self, LedgerBenchCommand.self]
     )
+
+    struct Forget: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start a new ledger at a path on purpose: forget which log your writers kept there.",
+            discussion: """
+                Writers remember (outside the project, beside your trust file) which log lived at each ledger \
+                path, so a ledger deleted and started over is refused, and verify reports it. After you \
+                archived or deliberately removed a ledger, run this so a new one can start at that path.
+                """)
+        @Argument(help: "The ledger path.") var path: String
+
+        func run() throws {
+            RememberedCheckpoints.forget(ledgerAt: path)
+            try Terminal.write("forgot the log kept at \(path); a new ledger may start there\n")
+        }
+    }
 
     struct Prune: ParsableCommand {
         static let configuration = CommandConfiguration(

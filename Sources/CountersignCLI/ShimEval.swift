@@ -89,6 +89,8 @@ enum ShimEval {
     static func run(directory: String, policyText: String) throws -> [Check] {
         let fm = FileManager.default
         try? fm.removeItem(atPath: directory)
+        // Each run starts a new evidence ledger at the same path on purpose.
+        RememberedCheckpoints.forget(ledgerAt: directory + "/ledger.sqlite")
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let policyPath = directory + "/policy.yaml"
         try policyText.write(toFile: policyPath, atomically: true, encoding: .utf8)

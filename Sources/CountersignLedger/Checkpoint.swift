@@ -373,7 +373,7 @@ public final class Checkpointer: @unchecked Sendable {
                 )
             }
             try Self.writeAtomically(signed.note.serialized, to: path)
-            RememberedCheckpoints.remember(signed)
+            RememberedCheckpoints.remember(signed, ledger: store.path)
             let state = try withTree { tree in
                 FrontierFile(
                     origin: origin, lastLeaf: tree.leafHash(at: size - 1),

@@ -69,6 +69,9 @@ public enum LedgerCheckpoints {
             first.limit = 1
             origin = try store.query(first).first.map { LedgerLog.origin(firstReceiptHash: $0.hash) }
         }
+        if let replaced = RememberedCheckpoints.replacement(at: store.path, origin: origin) {
+            throw Divergence(description: replaced)
+        }
         let remembered = RememberedCheckpoints.read(origin: origin)
         // The frontier counts too: it is what a writer left when it last checkpointed (a checkpoint deleted
         // after a cut does not make the cut acceptable).
@@ -127,7 +130,7 @@ public enum LedgerCheckpoints {
                         description: "the ledger is not the one whose checkpoint you last saw: rewritten or replaced")
                 }
                 if let existing, existing.checkpoint.size == state.frontier.size { return existing }
-                return try write(state, key: key, paths: (checkpointPath, frontierPath))
+                return try write(state, key: key, paths: (checkpointPath, frontierPath), ledger: store.path)
             }
             return try advanceFromTree(
                 store: store, key: key, existing: [existing, remembered].compactMap { $0 },
@@ -185,17 +188,17 @@ public enum LedgerCheckpoints {
         if let existing, existing.checkpoint.size == tree.size { return existing }
         let state = FrontierFile(
             origin: origin, lastLeaf: tree.leafHash(at: tree.size - 1), frontier: try MerkleFrontier(tree: tree))
-        return try write(state, key: key, paths: paths)
+        return try write(state, key: key, paths: paths, ledger: store.path)
     }
 
-    static func write(_ state: FrontierFile, key: SigningKey, paths: (checkpoint: String, frontier: String)) throws
-        -> SignedCheckpoint
-    {
+    static func write(
+        _ state: FrontierFile, key: SigningKey, paths: (checkpoint: String, frontier: String), ledger: String
+    ) throws -> SignedCheckpoint {
         let signed = SignedCheckpoint.sign(
             Checkpoint(origin: state.origin, size: state.frontier.size, rootHash: state.frontier.root), key: key)
         try Checkpointer.writeAtomically(signed.note.serialized, to: paths.checkpoint)
         try? state.write(paths.frontier)
-        RememberedCheckpoints.remember(signed)
+        RememberedCheckpoints.remember(signed, ledger: ledger)
         return signed
     }
 }
@@ -215,6 +218,63 @@ public enum RememberedCheckpoints {
     public static func read(origin: String?) -> SignedCheckpoint? {
         guard let origin else { return nil }
         return try? SignedCheckpoint.read(path(origin: origin))
+    }
+
+    /// Where the origin of the ledger at a path is remembered: one small file per canonical path.
+    static func pathRecord(ledger: String) -> String {
+        URL(fileURLWithPath: UserTrust.path).deletingLastPathComponent().path + "/logs/paths/"
+            + Digest.sha256Hex(canonicalPath(ledger)).prefix(32) + ".origin"
+    }
+
+    /// The ledger's path with its directory's symlinks and `..` resolved (the file may not exist yet).
+    static func canonicalPath(_ ledger: String) -> String {
+        let url = URL(fileURLWithPath: ledger)
+        let directory = url.deletingLastPathComponent().path
+        var resolved = url.deletingLastPathComponent().standardized.path
+        if let real = realpath(directory, nil) {
+            resolved = String(cString: real)
+            free(real)
+        }
+        return resolved + "/" + url.lastPathComponent
+    }
+
+    /// The origin of the log this user's writers last checkpointed at `ledger`'s path.
+    public static func origin(ofLedgerAt ledger: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: pathRecord(ledger: ledger)),
+            let json = try? JSONValue.parse(data), json["path"]?.stringValue == canonicalPath(ledger)
+        else { return nil }
+        return json["origin"]?.stringValue
+    }
+
+    /// Why the ledger at `path` (whose log is `origin`, nil when it holds nothing) is not the one this
+    /// user's writers last checkpointed there: it was deleted and started over, or another put in its place.
+    public static func replacement(at path: String, origin: String?) -> String? {
+        guard let remembered = Self.origin(ofLedgerAt: path), remembered != origin,
+            let last = read(origin: remembered)
+        else { return nil }
+        return
+            "the ledger at \(path) was replaced: your writers last checkpointed log \(remembered) there at \(last.checkpoint.size) receipts, and it now holds \(origin.map { "another log (\($0))" } ?? "no receipts"). If you started a new ledger here on purpose: countersign ledger forget \(path)"
+    }
+
+    /// Forgets which log lived at `ledger`'s path (starting a new ledger there on purpose).
+    public static func forget(ledgerAt ledger: String) {
+        try? FileManager.default.removeItem(atPath: pathRecord(ledger: ledger))
+    }
+
+    /// Keeps `checkpoint` unless a larger one of the same log is already kept, and which log lives at the
+    /// ledger's path.
+    static func remember(_ checkpoint: SignedCheckpoint, ledger: String) {
+        let record = pathRecord(ledger: ledger)
+        try? FileManager.default.createDirectory(
+            atPath: URL(fileURLWithPath: record).deletingLastPathComponent().path, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
+        if origin(ofLedgerAt: ledger) != checkpoint.checkpoint.origin {
+            let json: JSONValue = .object([
+                "path": .string(canonicalPath(ledger)), "origin": .string(checkpoint.checkpoint.origin),
+            ])
+            try? Checkpointer.writeAtomically(CanonicalJSON.string(json) + "\n", to: record)
+        }
+        remember(checkpoint)
     }
 
     /// Keeps `checkpoint` unless a larger one of the same log is already kept.

@@ -14,6 +14,14 @@ extension ReceiptStore {
         witnesses: [PublicKey] = [], quorum: Int? = nil, allowEmpty: Bool = false
     ) throws -> VerificationReport {
         var report = try verify(trust: trust, checkSignatures: checkSignatures)
+        // A whole ledger deleted and started over (or another put in its place) has a new origin; the
+        // user's record of which log lived at this path says so.
+        var first = ReceiptQuery()
+        first.limit = 1
+        let origin = try query(first).first.flatMap { $0.seq == 1 ? LedgerLog.origin(firstReceiptHash: $0.hash) : nil }
+        if report.firstSeq ?? 1 <= 1, let replaced = RememberedCheckpoints.replacement(at: path, origin: origin) {
+            report.fail(replaced)
+        }
         let given = checkpoint != nil
         let file = checkpoint ?? LedgerLog.checkpointPath(forLedger: path)
         let pruned = (report.firstSeq ?? 1) > 1 || !report.pruned.isEmpty

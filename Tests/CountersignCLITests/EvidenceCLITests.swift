@@ -167,6 +167,33 @@ struct EvidenceCLITests {
         }
     }
 
+    @Test func aLedgerDeletedWithEverythingBesideItIsNotStartedOverSilently() throws {
+        let dir = CLI.temporaryDirectory()
+        _ = try CLI.run(["keys", "generate"], in: dir)
+        for _ in 0..<3 { #expect(try hook(dir).status == 0) }
+        let state = dir + "/.countersign"
+        for file in try FileManager.default.contentsOfDirectory(atPath: state) where file.hasPrefix("ledger.sqlite") {
+            try FileManager.default.removeItem(atPath: state + "/" + file)
+        }
+        let next = try hook(dir)
+        #expect(next.status == 2 && next.stderr.contains("was replaced"), "\(next.stderr)")
+        // Another ledger put in its place (a new log, even one signed by the same key) is reported by verify.
+        _ = try CLI.run(["ledger", "bench", "--ledger", "other.sqlite", "--count", "3"], in: dir)
+        for file in try FileManager.default.contentsOfDirectory(atPath: state) where file.hasPrefix("ledger.sqlite") {
+            try FileManager.default.removeItem(atPath: state + "/" + file)  // the empty file the refused hook opened
+        }
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir) where file.hasPrefix("other.sqlite") {
+            try FileManager.default.moveItem(
+                atPath: dir + "/" + file,
+                toPath: state + "/" + file.replacingOccurrences(of: "other.sqlite", with: "ledger.sqlite"))
+        }
+        let swapped = try CLI.run(["verify"], in: dir)
+        #expect(swapped.status == 1 && swapped.stdout.contains("was replaced"), "\(swapped.stdout)")
+        // Starting over on purpose is one command.
+        #expect(try CLI.run(["ledger", "forget", ".countersign/ledger.sqlite"], in: dir).status == 0)
+        #expect(try CLI.run(["verify"], in: dir).status == 0)
+    }
+
     @Test func anEmptiedJSONLLedgerIsInvalid() throws {
         let dir = CLI.temporaryDirectory()
         _ = try CLI.run(["demo", "--auto-approve", "--ledger", "l.jsonl"], in: dir)

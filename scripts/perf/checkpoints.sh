@@ -21,6 +21,7 @@ for store in sqlite jsonl; do
     with=(); without=()
     for run in $(seq "$runs"); do
       rm -f "a-$run.$store"* "b-$run.$store"*
+      "$bin" ledger forget "a-$run.$store" > /dev/null; "$bin" ledger forget "b-$run.$store" > /dev/null
       without+=("$(rate "a-$run.$store" --no-checkpoints --concurrency "$concurrency")")
       with+=("$(rate "b-$run.$store" --concurrency "$concurrency")")
     done
