@@ -1,4 +1,4 @@
-// Decision + signed receipt, committed, per second (DESIGN §7: ≥ 10,000/s one writer, ≥ 20,000/s
+// Decision + signed receipt, committed, per second (docs/performance.md targets: ≥ 10,000/s one writer, ≥ 20,000/s
 // concurrent), for the SQLite and JSONL stores; and verify speed. `scripts/perf/ledger.sh` measures the
 // same through the CLI, plus --sync full, 1,000,000-receipt verify and trace lookup.
 import Benchmark

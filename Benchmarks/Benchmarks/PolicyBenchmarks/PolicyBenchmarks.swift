@@ -1,6 +1,6 @@
 // Decision latency, in process: one `Policy.evaluate` per measured iteration, cycling through a mix
 // of envelopes (every case of an example policy's fixture suite, or a generated mix for 200 rules).
-// Targets (DESIGN §7): p50 ≤ 2 µs, p99 ≤ 10 µs.
+// Targets (docs/performance.md): p50 ≤ 2 µs, p99 ≤ 10 µs.
 import Benchmark
 import BenchmarkSupport
 import CountersignCore
