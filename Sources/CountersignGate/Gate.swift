@@ -164,7 +164,8 @@ public final class Gate: Sendable {
         approvals: [ApprovalRecord], sessionLabels: [String], argumentLabels: [String], session: SessionState?
     ) -> ReceiptDraft {
         let status = recorded != nil ? "pending" : final.allowsExecution ? "authorized" : "blocked"
-        var draft = ReceiptDraft.forAction(envelope, kind: .decision, status: status, redactor: redactor)
+        var draft = ReceiptDraft.forAction(
+            envelope, kind: .decision, status: status, redactor: receiptRedactor(envelope, session: session))
         draft.sessionLabels = sessionLabels
         draft.argumentLabels = argumentLabels
         draft.policy = reference(outcome)
@@ -238,7 +239,7 @@ public final class Gate: Sendable {
     ) async -> GateDecision {
         var drafts: [ReceiptDraft] = approvals.map { vote in
             var draft = ReceiptDraft.forAction(
-                envelope, kind: .approval, status: vote.verdict.rawValue, redactor: redactor)
+                envelope, kind: .approval, status: vote.verdict.rawValue, redactor: receiptRedactor(envelope))
             draft.approvals = [vote]
             draft.policy = reference(outcome)
             return draft
@@ -305,11 +306,12 @@ public final class Gate: Sendable {
         var drafts: [ReceiptDraft] = []
         if let approval {
             var vote = ReceiptDraft.forAction(
-                envelope, kind: .approval, status: approval.verdict.rawValue, redactor: redactor)
+                envelope, kind: .approval, status: approval.verdict.rawValue, redactor: receiptRedactor(envelope))
             vote.approvals = [approval]
             drafts.append(vote)
         }
-        var draft = ReceiptDraft.forAction(envelope, kind: .outcome, status: status, redactor: redactor)
+        var draft = ReceiptDraft.forAction(
+            envelope, kind: .outcome, status: status, redactor: receiptRedactor(envelope))
         draft.decision = decision
         draft.policy = policyOutcome.map(reference)
         draft.result = result.map { ResultRecord(value: $0, labels: labels) }
@@ -385,7 +387,8 @@ public final class Gate: Sendable {
     func failClosed(_ envelope: ActionEnvelope, _ error: String) async -> GateDecision {
         let outcome = PolicyOutcome(
             decision: .deny, ruleID: "countersign:internal-error", reason: error, approvals: nil)
-        var draft = ReceiptDraft.forAction(envelope, kind: .decision, status: "blocked", redactor: redactor)
+        var draft = ReceiptDraft.forAction(
+            envelope, kind: .decision, status: "blocked", redactor: receiptRedactor(envelope))
         draft.decision = FinalDecision.deny.rawValue
         draft.policy = reference(outcome)
         draft.error = error
@@ -434,7 +437,8 @@ public final class Gate: Sendable {
         if let sessions, let id = envelope.sessionID {
             try sessions.update(id: id, registry: policy.registry) { $0.recordUnreadableOutput(labels: labels) }
         }
-        var draft = ReceiptDraft.forAction(envelope, kind: .outcome, status: "unreadable", redactor: redactor)
+        var draft = ReceiptDraft.forAction(
+            envelope, kind: .outcome, status: "unreadable", redactor: receiptRedactor(envelope))
         draft.error = error
         draft.result = nil
         draft.extra["unreadable"] = ["labels": .array(policy.registry.names(labels).map(JSONValue.string))]
@@ -445,6 +449,30 @@ public final class Gate: Sendable {
     public func recordPrompt(sessionID: String, text: String) throws {
         guard let sessions else { return }
         try sessions.update(id: sessionID, registry: policy.registry) { $0.recordTrustedInput(text) }
+    }
+
+    /// The redactor for an action's receipts: it also removes every argument value the session traces to
+    /// secret (confidentiality-labelled) content, whatever its shape — a secret the agent was shown is never
+    /// written out again in a later action's receipt, and that action's hash is keyed.
+    func receiptRedactor(_ envelope: ActionEnvelope, session: SessionState? = nil) -> Redactor {
+        guard let state = session ?? (try? loadSession(envelope.sessionID)) ?? nil else { return redactor }
+        let confidential = policy.registry.mask(.confidentiality)
+        guard state.labels.intersects(confidential) || state.unattributedLabels.intersects(confidential) else {
+            return redactor
+        }
+        var secrets: [String] = []
+        func visit(_ value: JSONValue) {
+            switch value {
+            case .string(let text):
+                if state.labels(ofArgument: text).intersects(confidential) { secrets.append(text) }
+            case .array(let items): items.forEach(visit)
+            case .object(let members): members.values.forEach(visit)
+            default: break
+            }
+        }
+        visit(.object(envelope.args))
+        if let target = envelope.target { visit(.string(target)) }
+        return secrets.isEmpty ? redactor : redactor.addingSecrets(secrets)
     }
 
     func loadSession(_ id: String?) throws -> SessionState? {

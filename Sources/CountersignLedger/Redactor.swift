@@ -17,6 +17,8 @@ public struct Redactor: @unchecked Sendable {
     /// Keys the hashes of anything redaction changed (set by the sealer, derived from its signing key):
     /// a plain SHA-256 of a redacted value would let anyone confirm a guess (`hunter2`) by hashing it.
     private var hashKey: SymmetricKey?
+    /// Values known to be secret from where they came from (provenance), whatever their shape.
+    private var literals: [String] = []
 
     public init(enabled: Bool = true) {
         self.enabled = enabled
@@ -96,8 +98,21 @@ public struct Redactor: @unchecked Sendable {
         ].contains { squeezed.hasSuffix($0) }
     }
 
+    /// This redactor also removing each of `values` (at least 4 characters) wherever it occurs: values the
+    /// session traced to secret content, which the shape rules above may not recognise.
+    public func addingSecrets(_ values: [String]) -> Redactor {
+        var copy = self
+        copy.literals += values.filter { $0.count >= 4 }.sorted { $0.count > $1.count }
+        return copy
+    }
+
     public func redact(_ text: String) -> String {
-        guard enabled, text.utf8.count >= 3 else { return text }
+        guard enabled else { return text }
+        var text = text
+        for literal in literals where text.contains(literal) {
+            text = text.replacingOccurrences(of: literal, with: "[REDACTED: secret value]")
+        }
+        guard text.utf8.count >= 3 else { return text }
         let lower = String(decoding: text.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
         var result = text
         for (regex, template, triggers) in rules where triggers.contains(where: { ByteSearch.contains(lower, $0) }) {
