@@ -294,24 +294,27 @@ public final class Gate: Sendable {
         approval: ApprovalRecord?, policyOutcome: PolicyOutcome?
     ) throws -> [ReceiptDraft] {
         var labels: [String] = []
+        var updated: SessionState?  // reused for the receipts' redactor instead of reading the session again
         if let result, let sessions, let id = envelope.sessionID {
             labels = try sessions.update(id: id, registry: policy.registry) { state in
                 let outputLabels = policy.outputLabels(for: envelope, session: state)
                 state.recordOutput(result, labels: outputLabels)
+                updated = state
                 return policy.registry.names(outputLabels)
             }
         } else if result != nil {
             labels = policy.registry.names(policy.outputLabels(for: envelope))
         }
+        let redactor = receiptRedactor(envelope, session: updated)
         var drafts: [ReceiptDraft] = []
         if let approval {
             var vote = ReceiptDraft.forAction(
-                envelope, kind: .approval, status: approval.verdict.rawValue, redactor: receiptRedactor(envelope))
+                envelope, kind: .approval, status: approval.verdict.rawValue, redactor: redactor)
             vote.approvals = [approval]
             drafts.append(vote)
         }
         var draft = ReceiptDraft.forAction(
-            envelope, kind: .outcome, status: status, redactor: receiptRedactor(envelope))
+            envelope, kind: .outcome, status: status, redactor: redactor)
         draft.decision = decision
         draft.policy = policyOutcome.map(reference)
         draft.result = result.map { ResultRecord(value: $0, labels: labels) }

@@ -352,8 +352,7 @@ public final class Checkpointer: @unchecked Sendable {
                     return existing
                 }
                 if let problem = try withTree({ tree in
-                    LedgerCheckpoints.divergence(
-                        from: existing.checkpoint, origin: origin, size: size, root: { try tree.root(size: $0) })
+                    LedgerLog.problems(extending: existing.checkpoint, tree: tree, origin: origin).first
                 }) {
                     throw LedgerCheckpoints.Divergence(
                         description: "\(problem); the checkpoint is kept as evidence (run 'countersign verify')")
@@ -363,8 +362,7 @@ public final class Checkpointer: @unchecked Sendable {
             // checkpoint rolled back is caught here.
             if let remembered = RememberedCheckpoints.read(origin: origin), remembered.checkpoint.size <= size,
                 let problem = try withTree({ tree in
-                    LedgerCheckpoints.divergence(
-                        from: remembered.checkpoint, origin: origin, size: size, root: { try tree.root(size: $0) })
+                    LedgerLog.problems(extending: remembered.checkpoint, tree: tree, origin: origin).first
                 })
             {
                 throw LedgerCheckpoints.Divergence(

@@ -39,24 +39,6 @@ public enum LedgerCheckpoints {
         }
     }
 
-    /// Why a ledger of `size` receipts with `origin` does not extend `checkpoint` (nil when it does).
-    /// `root(n)` is the ledger's root at size n.
-    static func divergence(
-        from checkpoint: Checkpoint, origin: String, size: Int, root: (Int) throws -> [UInt8]
-    ) -> String? {
-        if checkpoint.origin != origin {
-            return "the ledger's origin is \(origin) but its checkpoint's is \(checkpoint.origin)"
-        }
-        if checkpoint.size > size {
-            return
-                "the ledger has \(size) receipts but its checkpoint commits to \(checkpoint.size): receipts were cut"
-        }
-        guard (try? root(checkpoint.size)) == checkpoint.rootHash else {
-            return "the ledger's first \(checkpoint.size) receipts are not the ones its checkpoint signed: rewritten"
-        }
-        return nil
-    }
-
     /// Before a writer appends: the ledger must still hold every receipt the checkpoint beside it (and the
     /// user's remembered copy) commits to — appending to a cut ledger would reuse the seqs of receipts
     /// that were acknowledged. Cheap: reads the checkpoints and the ledger's last seq.
@@ -178,9 +160,7 @@ public enum LedgerCheckpoints {
             return nil
         }
         for checkpoint in checkpoints {
-            if let problem = divergence(
-                from: checkpoint.checkpoint, origin: origin, size: tree.size, root: { try tree.root(size: $0) })
-            {
+            if let problem = LedgerLog.problems(extending: checkpoint.checkpoint, tree: tree, origin: origin).first {
                 throw Divergence(
                     description: "\(problem); the checkpoint is kept as evidence (run 'countersign verify')")
             }
