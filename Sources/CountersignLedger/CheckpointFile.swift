@@ -51,8 +51,15 @@ public enum LedgerCheckpoints {
             first.limit = 1
             origin = try store.query(first).first.map { LedgerLog.origin(firstReceiptHash: $0.hash) }
         }
-        if let replaced = RememberedCheckpoints.replacement(at: store.path, origin: origin) {
-            throw Divergence(description: replaced)
+        if RememberedCheckpoints.replacement(at: store.path, origin: origin) != nil {
+            // The ledger looked empty a moment ago: another writer may have started it since (its first
+            // checkpoint recorded the path). Decide on its first receipt as it is now.
+            var first = ReceiptQuery()
+            first.limit = 1
+            let now = try store.query(first).first.map { LedgerLog.origin(firstReceiptHash: $0.hash) } ?? origin
+            if let replaced = RememberedCheckpoints.replacement(at: store.path, origin: now) {
+                throw Divergence(description: replaced)
+            }
         }
         let remembered = RememberedCheckpoints.read(origin: origin)
         // The frontier counts too: it is what a writer left when it last checkpointed (a checkpoint deleted
