@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "countersign", targets: ["countersign"]),
         .executable(name: "countersign-hook", targets: ["countersign-hook"]),
+        .executable(name: "countersign-hook-client", targets: ["countersign-hook-client"]),
         .library(name: "CountersignCore", targets: ["CountersignCore"]),
         .library(name: "CountersignPolicy", targets: ["CountersignPolicy"]),
         .library(name: "CountersignProvenance", targets: ["CountersignProvenance"]),
@@ -71,10 +72,16 @@ let package = Package(
             name: "CountersignRemote",
             dependencies: ["CountersignCore", "CountersignPolicy", "CountersignLedger", "CountersignGate"]
         ),
-        // Adapters: coding-agent hooks (Claude Code, Codex).
+        // The signer service's client for hooks: a Unix-socket/HTTP request and the hook forwarder. Only the
+        // C library: the thin hook client links nothing else, so it starts in about a millisecond.
+        .target(name: "CountersignSignerClient"),
+        // Adapters: coding-agent hooks (Claude Code, Codex, Gemini CLI, Cursor).
         .target(
             name: "CountersignHooks",
-            dependencies: ["CountersignCore", "CountersignPolicy", "CountersignLedger", "CountersignGate"]
+            dependencies: [
+                "CountersignCore", "CountersignPolicy", "CountersignLedger", "CountersignGate",
+                "CountersignSignerClient",
+            ]
         ),
         // Adapter: the MCP stdio proxy (newline-delimited JSON-RPC over swift-nio pipes).
         .target(
@@ -126,6 +133,8 @@ let package = Package(
         .executableTarget(name: "countersign", dependencies: ["CountersignCore", "CountersignCLI"]),
         // The hook alone, for agents that start a process per tool call: less to load, faster to start.
         .executableTarget(name: "countersign-hook", dependencies: ["CountersignCore", "CountersignHooks"]),
+        // The thin hook client: forwards stdin to the signer service (--signer) and prints its answer.
+        .executableTarget(name: "countersign-hook-client", dependencies: ["CountersignSignerClient"]),
 
         .testTarget(name: "CountersignCoreTests", dependencies: ["CountersignCore"]),
         .testTarget(
@@ -168,7 +177,11 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "CountersignCLITests", dependencies: ["CountersignCLI", "countersign", "countersign-hook"]),
+        .testTarget(name: "CountersignSignerClientTests", dependencies: ["CountersignSignerClient"]),
+        .testTarget(
+            name: "CountersignCLITests",
+            dependencies: ["CountersignCLI", "countersign", "countersign-hook", "countersign-hook-client"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -17,6 +17,7 @@ struct HookCommand: AsyncParsableCommand {
             countersign hook <claude-code|codex|gemini|cursor> [--policy FILE] [--ledger PATH] [--sessions PATH]
                              [--key FILE] [--sync normal|full] [--lock-timeout SECONDS] [--no-redaction]
                              [--approval-server URL] [--approval-server-token-env NAME]
+            countersign hook <agent> --signer unix:/PATH|http://HOST:PORT [--signer-timeout SECONDS]
             """,
         discussion: """
             Configure the agent to run it for PreToolUse, PermissionRequest, PostToolUse, PostToolUseFailure, \
@@ -25,7 +26,13 @@ struct HookCommand: AsyncParsableCommand {
             an unreadable policy, ledger or key, an internal error, even a crash — answers with the agent's \
             blocking signal: exit code 2 and the reason on stderr, never another code, which the agent treats as \
             non-blocking. A tool that ran with no allow on record is recorded as `unmediated` \
-            (countersign receipts --status unmediated). See docs/hooks.md.
+            (countersign receipts --status unmediated).
+
+            With --signer (or $COUNTERSIGN_SIGNER) the call is forwarded to the signer service (countersign \
+            serve --socket PATH), which decides and records it: this process loads no policy, opens no ledger \
+            and holds no key. If the service is down or does not answer within --signer-timeout (30s), the call \
+            is blocked (exit 2). The thin client countersign-hook-client does the same and starts faster. See \
+            docs/hooks.md and docs/deployment.md.
             """
     )
 
@@ -49,6 +56,7 @@ struct HookCommand: AsyncParsableCommand {
     }
 
     func answer(_ options: HookProcess.Options, _ input: Data) async -> HookResult {
+        if let forwarded = HookProcess.forwarded(options, input: [UInt8](input)) { return forwarded }
         let secondKey: (any ApprovalProvider)?
         do {
             secondKey = try ApprovalServerOptions.provider(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CountersignCore
 import CountersignGate
+import CountersignHooks
 import CountersignLedger
 import CountersignPolicy
 import CountersignProvenance
@@ -23,8 +24,17 @@ struct ServeCommand: AsyncParsableCommand {
               reviewers:
                 - {id: alice, name: Alice, token_env: COUNTERSIGN_TOKEN_ALICE, groups: [sre]}
 
-            Binds 127.0.0.1:8787 by default. Listening on another address requires --api-token-env and a \
-            reviewers file. SIGINT/SIGTERM close every open ask as ask->abandoned (answering its waiting \
+            Coding agents' hooks are answered at POST /v1/hooks/claude-code|codex|gemini|cursor: point Claude \
+            Code's "type": "http" hooks there, or run the thin client (countersign-hook-client AGENT --signer \
+            ADDR) where an agent only runs commands (countersign install AGENT --signer ADDR writes either).
+
+            As the signer service, listen on a Unix socket (--socket PATH): whoever connects is identified by \
+            the kernel (uid, gid, pid), and every receipt records it under "caller", with "isolation": \
+            "separate-user" when that uid is not the service's. The socket is mode 0660; --socket-group NAME \
+            lets that group connect. See docs/deployment.md.
+
+            Binds 127.0.0.1:8787 by default (with --socket alone, no TCP port unless --listen is given). \
+            Listening on another address requires --api-token-env and a reviewers file. SIGINT/SIGTERM close every open ask as ask->abandoned (answering its waiting \
             callers), then stop the server within 8 s, every receipt committed.
             """
     )
@@ -35,8 +45,16 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var checkpoints: CheckpointOptions
     @Option(name: .long, help: ArgumentHelp("Reviewers and their token variables (YAML).", valueName: "file"))
     var reviewers: String?
-    @Option(name: .long, help: ArgumentHelp("Address to listen on.", valueName: "host:port"))
-    var listen: String = "127.0.0.1:8787"
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Address to listen on (default 127.0.0.1:8787 without --socket).", valueName: "host:port"))
+    var listen: String?
+    @Option(name: .long, help: ArgumentHelp("A Unix socket to listen on as well (mode 0660).", valueName: "path"))
+    var socket: String?
+    @Option(
+        name: .customLong("socket-group"),
+        help: ArgumentHelp("The group that may connect to --socket.", valueName: "name"))
+    var socketGroup: String?
     @Option(
         name: .customLong("api-token-env"),
         help: ArgumentHelp("Environment variable holding the token agents must send.", valueName: "NAME"))
@@ -51,6 +69,8 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrorsAsync {
+            if socketGroup != nil && socket == nil { throw CLIError("--socket-group needs --socket PATH") }
+            let listen = self.listen ?? "127.0.0.1:8787"
             guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
                 (0...65535).contains(port)
             else { throw CLIError("--listen \(listen): expected host:port, e.g. 127.0.0.1:8787") }
@@ -71,22 +91,44 @@ struct ServeCommand: AsyncParsableCommand {
             let gate = Gate(policy: loaded, writer: writer, sessions: store)
             let server = try CountersignServer(
                 gate: gate,
-                configuration: .init(
-                    host: host, port: port, reviewers: directory, apiToken: apiToken))
+                configuration: configuration(host: host, port: port, directory: directory, apiToken: apiToken, gate: gate))
             guard let level = Logger.Level(rawValue: logLevel) else {
                 throw CLIError("--log-level \(logLevel): trace, debug, info, notice, warning, error or critical")
             }
             var logger = Logger(label: "countersign.serve")
             logger.logLevel = level
             let reviewerCount = directory.reviewers.count
-            try await server.run(logger: logger) { bound in
-                let line =
-                    "countersign serve: listening on http://\(host):\(bound) — dashboard at /, "
-                    + "\(reviewerCount) reviewer(s)\n"
-                FileHandle.standardOutput.write(Data(line.utf8))
-            }
+            try await server.run(
+                logger: logger,
+                ready: { bound in
+                    let line =
+                        "countersign serve: listening on http://\(host):\(bound) — dashboard at /, "
+                        + "\(reviewerCount) reviewer(s)\n"
+                    FileHandle.standardOutput.write(Data(line.utf8))
+                },
+                socketReady: { path in
+                    FileHandle.standardOutput.write(Data("countersign serve: listening on unix:\(path)\n".utf8))
+                })
             await writer.close()
             print("countersign serve: stopped; every receipt is committed")
         }
+    }
+
+    func configuration(
+        host: String, port: Int, directory: ReviewerDirectory, apiToken: String?, gate: Gate
+    ) -> CountersignServer.Configuration {
+        var configuration = CountersignServer.Configuration(
+            host: host, port: port, reviewers: directory, apiToken: apiToken)
+        configuration.listenTCP = socket == nil || listen != nil
+        configuration.socketPath = socket
+        configuration.socketGroup = socketGroup
+        configuration.hooks = HookEndpoint(agents: HookDialect.allCases.map(\.rawValue)) { agent, payload in
+            guard let dialect = HookDialect(rawValue: agent) else {
+                return .init(stdout: "", stderr: "unknown agent", exitCode: 2, httpBody: "{}")
+            }
+            let (result, http) = await HookRunner(dialect: dialect, gate: gate).runForHTTP(payload)
+            return .init(stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode, httpBody: http)
+        }
+        return configuration
     }
 }

@@ -3,6 +3,7 @@ import CountersignGate
 import CountersignLedger
 import CountersignPolicy
 import CountersignProvenance
+import CountersignSignerClient
 import Foundation
 
 /// One hook call as a process: what `countersign hook` and the slim `countersign-hook` executable both
@@ -19,15 +20,32 @@ public enum HookProcess {
         public var noRedaction = false
         public var approvalServer: String?
         public var approvalServerTokenEnv: String?
+        /// The signer service (`--signer`, else `$COUNTERSIGN_SIGNER`): the call is forwarded there and this
+        /// process loads no policy, opens no ledger and holds no key.
+        public var signer: String?
+        public var signerTimeout = HookForwarder.defaultTimeout
 
         public init() {}
+
+        /// Options that only an embedded hook uses: with a signer they belong to `countersign serve`.
+        var embeddedOptionsGiven: [String] {
+            var given: [String] = []
+            if policy != nil { given.append("--policy") }
+            if ledger != nil { given.append("--ledger") }
+            if sessions != nil { given.append("--sessions") }
+            if key != nil { given.append("--key") }
+            if approvalServer != nil { given.append("--approval-server") }
+            return given
+        }
     }
 
     public static let usage = """
         usage: countersign-hook <claude-code|codex|gemini|cursor> [--policy FILE] [--ledger PATH] [--sessions PATH]
                                 [--key FILE] [--sync normal|full] [--lock-timeout SECONDS] [--no-redaction]
                                 [--approval-server URL] [--approval-server-token-env NAME]
+               countersign-hook <agent> --signer unix:/PATH|http://HOST:PORT [--signer-timeout SECONDS]
         Answers one hook call from the agent's JSON on stdin (same as `countersign hook`; see docs/hooks.md).
+        With --signer (or $COUNTERSIGN_SIGNER) the signer service answers it and this process holds no key.
         Every failure, a usage mistake included, exits 2 (the agent's blocking code) with the reason on stderr.
         """
 
@@ -49,6 +67,13 @@ public enum HookProcess {
             case "--key": options.key = try value(argument)
             case "--approval-server", "--server": options.approvalServer = try value(argument)
             case "--approval-server-token-env": options.approvalServerTokenEnv = try value(argument)
+            case "--signer": options.signer = try value(argument)
+            case "--signer-timeout":
+                let text = try value(argument)
+                guard let seconds = DurationText.seconds(text), seconds > 0, seconds <= 3600 else {
+                    throw HookArgumentError(message: "--signer-timeout \(text): a duration such as 5s (at most 1h)")
+                }
+                options.signerTimeout = seconds
             case "--no-redaction": options.noRedaction = true
             case "--lock-timeout":
                 let text = try value(argument)
@@ -75,7 +100,30 @@ public enum HookProcess {
             }
         }
         guard !options.agent.isEmpty else { throw HookArgumentError(message: "which agent?\n" + usage) }
+        if options.signer == nil { options.signer = HookForwarder.environment(SignerAddress.environmentVariable) }
+        if let signer = options.signer {
+            do {
+                _ = try SignerAddress.parse(signer)
+            } catch {
+                throw HookArgumentError(message: "--signer: \(error)")
+            }
+            if !options.embeddedOptionsGiven.isEmpty {
+                throw HookArgumentError(
+                    message: "\(options.embeddedOptionsGiven.joined(separator: ", ")) cannot be used with a signer "
+                        + "(--signer or $COUNTERSIGN_SIGNER): the service has its own policy, ledger and key")
+            }
+        }
         return options
+    }
+
+    /// With a signer: forward the call and answer what the service answered (or block, if it cannot).
+    public static func forwarded(_ options: Options, input: [UInt8]) -> HookResult? {
+        guard let signer = options.signer, let address = try? SignerAddress.parse(signer) else { return nil }
+        let answer = HookForwarder.forward(
+            agent: options.agent, payload: input, address: address, timeout: options.signerTimeout,
+            token: HookForwarder.environment("COUNTERSIGN_TOKEN"))
+        return HookResult(
+            stdout: String(decoding: answer.stdout, as: UTF8.self), stderr: answer.stderr, exitCode: answer.exitCode)
     }
 
     /// Answers one hook call. Every failure is the agent's blocking answer, recorded when the ledger can be

@@ -141,7 +141,12 @@ public struct ReceiptDraft: Sendable, Hashable {
         self.result = result
         self.error = error
         self.extra = extra
+        // Who asked, as measured by the adapter or the service (a caller cannot set it: see CallerIdentity).
+        self.caller = CallerIdentity.current ?? .thisProcess
     }
+
+    /// Who asked for this receipt: uid, gid, pid and isolation (`same-user`, `separate-user`, `remote`).
+    public var caller: CallerIdentity
 
     /// The draft for an action: the envelope redacted. Its `action_hash` is the plain SHA-256 of the
     /// envelope when nothing was redacted (anyone can recompute it from the receipt); when something was,
@@ -172,6 +177,7 @@ public struct ReceiptDraft: Sendable, Hashable {
             "approvals": .array(approvals.map(\.json)), "result": result?.json(redactor: redactor) ?? .null,
             "error": error.map { .string(redactor.redact($0)) } ?? .null,
         ]
+        object["caller"] = caller.json
         for (key, value) in extra where object[key] == nil { object[key] = value }
         return object
     }

@@ -10,13 +10,17 @@ public enum Requester: Sendable, Hashable, CustomStringConvertible {
     case apiToken
     case reviewer(String)
     case unauthenticated
+    /// A process on the Unix socket, by the uid the kernel reported.
+    case socketPeer(uid: UInt32)
 
-    /// As shown and recorded: `api-token`, `reviewer:ID` (reviewer ids never contain ':'), `unauthenticated`.
+    /// As shown and recorded: `api-token`, `reviewer:ID` (reviewer ids never contain ':'), `unauthenticated`,
+    /// `uid:N`.
     public var description: String {
         switch self {
         case .apiToken: "api-token"
         case .reviewer(let id): "reviewer:\(id)"
         case .unauthenticated: "unauthenticated"
+        case .socketPeer(let uid): "uid:\(uid)"
         }
     }
 }

@@ -15,6 +15,13 @@ public struct CountersignServer: Sendable {
         public var port: Int
         public var reviewers: ReviewerDirectory
         public var apiToken: String?
+        /// Whether to listen on `host:port` (false: the Unix socket alone).
+        public var listenTCP = true
+        /// The Unix socket to listen on, if any: mode 0660, group `socketGroup` (else the service's).
+        public var socketPath: String?
+        public var socketGroup: String?
+        /// Answers `POST /v1/hooks/<agent>` (the CLI wires the hook layer in; nil: 404).
+        public var hooks: HookEndpoint?
 
         public init(host: String, port: Int, reviewers: ReviewerDirectory, apiToken: String?) {
             self.host = host
@@ -33,6 +40,8 @@ public struct CountersignServer: Sendable {
     public let service: DecisionService
     public let metrics: ServerMetrics
     let configuration: Configuration
+    /// One set for both listeners: a reviewer's CSRF token is the same whichever way they came in.
+    let credentials: Credentials
 
     public init(gate: Gate, configuration: Configuration) throws {
         if !configuration.isLoopback && (configuration.apiToken == nil || configuration.reviewers.reviewers.isEmpty) {
@@ -50,6 +59,8 @@ public struct CountersignServer: Sendable {
                     + "ambiguous (give agents a token of their own)")
         }
         self.configuration = configuration
+        credentials = Credentials(
+            reviewers: configuration.reviewers, apiToken: configuration.apiToken.map { Array($0.utf8) })
         metrics = ServerMetrics()
         let inbox = ApprovalInbox()
         let metrics = self.metrics
@@ -57,18 +68,24 @@ public struct CountersignServer: Sendable {
         service = DecisionService(gate: gate, inbox: inbox, metrics: metrics)
     }
 
-    /// The router with every route and the security middleware, for the server and for tests.
-    public func router(port: Int? = nil, logger: Logger = Logger(label: "countersign.serve")) -> Router<ServerContext> {
+    /// The router with every route and the security middleware, for the server and for tests. The Unix
+    /// socket's router reads each caller's credentials from the kernel instead of checking Host headers.
+    public func router(
+        port: Int? = nil, unixSocket: Bool = false, logger: Logger = Logger(label: "countersign.serve")
+    ) -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
         let port = port ?? configuration.port
         var hosts: Set<String> = ["127.0.0.1:\(port)", "localhost:\(port)", "[::1]:\(port)"]
         hosts.insert("\(configuration.host.lowercased()):\(port)")
         if port == 80 { hosts.formUnion(["127.0.0.1", "localhost"]) }
-        router.middlewares.add(SecurityMiddleware(allowedHosts: hosts))
-        let credentials = Credentials(
-            reviewers: configuration.reviewers, apiToken: configuration.apiToken.map { Array($0.utf8) })
+        router.middlewares.add(SecurityMiddleware(allowedHosts: hosts, unixSocket: unixSocket))
+        if unixSocket {
+            router.middlewares.add(PeerMiddleware())
+        } else {
+            router.middlewares.add(RemoteCallerMiddleware())
+        }
         Routes(
-            service: service, credentials: credentials, metrics: metrics, logger: logger
+            service: service, credentials: credentials, metrics: metrics, logger: logger, hooks: configuration.hooks
         ).register(on: router)
         return router
     }
@@ -79,7 +96,8 @@ public struct CountersignServer: Sendable {
     /// within `shutdownLimit` (requests still running then are cancelled) — and commits every receipt
     /// before returning. `ready` gets the bound port (useful with port 0).
     public func run(
-        logger: Logger, shutdownLimit: Duration = .seconds(8), ready: @escaping @Sendable (Int) -> Void
+        logger: Logger, shutdownLimit: Duration = .seconds(8), ready: @escaping @Sendable (Int) -> Void,
+        socketReady: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws {
         let abandoned = try await service.closeAbandonedAsks()
         if !abandoned.isEmpty {
@@ -88,17 +106,40 @@ public struct CountersignServer: Sendable {
         }
         // The router must accept the real port in Host headers; with port 0 it is known only once bound,
         // so a fixed port is resolved first.
-        let port = configuration.port == 0 ? try Self.freePort(host: configuration.host) : configuration.port
-        let app = Application(
-            router: router(port: port, logger: logger),
-            configuration: .init(address: .hostname(configuration.host, port: port), serverName: "countersign"),
-            onServerRunning: { channel in ready(channel.localAddress?.port ?? port) },
-            logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if configuration.listenTCP {
+            let port = configuration.port == 0 ? try Self.freePort(host: configuration.host) : configuration.port
+            let app = Application(
+                router: router(port: port, logger: logger),
+                configuration: .init(address: .hostname(configuration.host, port: port), serverName: "countersign"),
+                onServerRunning: { channel in ready(channel.localAddress?.port ?? port) },
+                logger: logger)
+            services.append(.init(service: app))
+        }
+        if let path = configuration.socketPath {
+            let socket = try UnixSocketFile(path: path, group: configuration.socketGroup)
+            try socket.prepare()
+            let app = Application(
+                router: router(unixSocket: true, logger: logger),
+                configuration: .init(address: .unixDomainSocket(path: path), serverName: "countersign"),
+                onServerRunning: { _ in
+                    do {
+                        try socket.restrict()
+                        socketReady(path)
+                    } catch {
+                        // Never serve a socket whose permissions are not the ones asked for.
+                        logger.critical("\(error)")
+                        kill(getpid(), SIGTERM)
+                    }
+                },
+                logger: logger)
+            services.append(.init(service: app))
+        }
         // Services shut down in reverse order: the asks are abandoned (and their long-polls answered) while
         // the HTTP server still serves, then the server drains.
+        services.append(.init(service: AskCloser(service: service, limit: shutdownLimit / 2)))
         var group = ServiceGroupConfiguration(
-            services: [.init(service: app), .init(service: AskCloser(service: service, limit: shutdownLimit / 2))],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = shutdownLimit
         do {
             try await ServiceGroup(configuration: group).run()

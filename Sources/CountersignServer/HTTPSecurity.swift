@@ -3,11 +3,21 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
-/// The server's request context: small bodies (decision API payloads are envelopes, not uploads).
+/// The server's request context: small bodies (decision API payloads are envelopes, not uploads), and who
+/// is calling when the request came over the Unix socket (set by `PeerMiddleware`).
 public struct ServerContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    public init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+    /// The connection, for the peer's credentials.
+    let channel: (any Channel)?
+    /// The kernel's word on who connected over the Unix socket; nil on TCP.
+    public var socketPeer: CallerIdentity?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
     public var maxUploadSize: Int { 256 * 1024 }
 }
 
@@ -41,6 +51,9 @@ extension HTTPField.Name {
 struct SecurityMiddleware: RouterMiddleware {
     typealias Context = ServerContext
     let allowedHosts: Set<String>
+    /// The Unix socket listener: local by construction, so Host and Origin are not checked (no browser
+    /// reaches it, and no DNS name can be rebound to it).
+    var unixSocket = false
     static let maximumHeaderBytes = 16 * 1024
 
     func handle(
@@ -70,6 +83,7 @@ struct SecurityMiddleware: RouterMiddleware {
             throw APIError(
                 .init(code: 431, reasonPhrase: "Request Header Fields Too Large"), "request headers too large")
         }
+        if unixSocket { return }
         let host = request.head.authority ?? ""
         guard allowedHosts.contains(host.lowercased()) else {
             throw APIError(.misdirectedRequest, "unexpected Host header (use the address the server listens on)")
@@ -114,7 +128,12 @@ struct Credentials: Sendable {
     /// one, the loopback bind is the trust boundary). Returns who is asking: what a reviewer's token
     /// requests is theirs, and they cannot approve it.
     @discardableResult
-    func requireAgent(_ request: Request) throws -> Requester {
+    func requireAgent(_ request: Request, _ context: ServerContext) throws -> Requester {
+        if let peer = context.socketPeer {
+            // The Unix socket: its permissions decided who may connect, and the kernel says who did.
+            if let reviewer = try? reviewer(request) { return .reviewer(reviewer.id) }
+            return .socketPeer(uid: peer.uid ?? 0)
+        }
         let presented = Self.bearer(request).map { Array($0.utf8) } ?? []
         if let apiToken, ConstantTime.equal(apiToken, presented) { return .apiToken }
         if let reviewer = try? reviewer(request) { return .reviewer(reviewer.id) }

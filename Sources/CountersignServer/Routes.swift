@@ -13,6 +13,7 @@ struct Routes {
     let credentials: Credentials
     let metrics: ServerMetrics
     let logger: Logger
+    let hooks: HookEndpoint?
 
     func register(on router: Router<ServerContext>) {
         router.get("/healthz") { _, _ in json(["ok": true]) }
@@ -29,8 +30,13 @@ struct Routes {
         router.post("/v1/decide") { request, context in try await decide(request, context) }
         router.get("/v1/decisions/:id") { request, context in try await waitFor(request, context) }
         router.post("/v1/outcome") { request, context in try await outcome(request, context) }
-        router.get("/v1/receipts") { request, _ in try receipts(request) }
-        router.get("/v1/verify") { request, _ in try verify(request) }
+        router.post("/v1/hooks/:agent") { request, context in
+            try credentials.requireAgent(request, context)
+            guard let hooks else { throw APIError(.notFound, "this server was started without hook answering") }
+            return try await hooks.respond(agent: context.parameters.get("agent") ?? "", request: request)
+        }
+        router.get("/v1/receipts") { request, context in try receipts(request, context) }
+        router.get("/v1/verify") { request, context in try verify(request, context) }
 
         router.post("/v1/session") { request, _ in
             let reviewer = try credentials.reviewer(request)
@@ -48,7 +54,7 @@ struct Routes {
     // MARK: - Decision API
 
     func decide(_ request: Request, _ context: ServerContext) async throws -> Response {
-        let requester = try credentials.requireAgent(request)
+        let requester = try credentials.requireAgent(request, context)
         let body = try await jsonBody(request, context)
         guard let action = body["action"] else { throw APIError(.badRequest, "the body needs \"action\": an envelope") }
         let envelope: ActionEnvelope
@@ -70,7 +76,7 @@ struct Routes {
     }
 
     func waitFor(_ request: Request, _ context: ServerContext) async throws -> Response {
-        try credentials.requireAgent(request)
+        try credentials.requireAgent(request, context)
         let id = context.parameters.get("id") ?? ""
         let wait = try seconds(
             request.uri.queryParameters["wait"].map { .string(String($0)) }, default: 0, field: "wait")
@@ -79,7 +85,7 @@ struct Routes {
     }
 
     func outcome(_ request: Request, _ context: ServerContext) async throws -> Response {
-        try credentials.requireAgent(request)
+        try credentials.requireAgent(request, context)
         let body = try await jsonBody(request, context)
         guard let id = body["decision_id"]?.stringValue else {
             throw APIError(.badRequest, "\"decision_id\" is required")
@@ -107,8 +113,8 @@ struct Routes {
         }
     }
 
-    func receipts(_ request: Request) throws -> Response {
-        try credentials.requireAgent(request)
+    func receipts(_ request: Request, _ context: ServerContext) throws -> Response {
+        try credentials.requireAgent(request, context)
         let parameters = request.uri.queryParameters
         func value(_ key: String) -> String? { parameters[Substring(key)].map(String.init) }
         var query = ReceiptQuery()
@@ -126,8 +132,8 @@ struct Routes {
         return json(["receipts": .array(found.map { .object($0.body) })])
     }
 
-    func verify(_ request: Request) throws -> Response {
-        try credentials.requireAgent(request)
+    func verify(_ request: Request, _ context: ServerContext) throws -> Response {
+        try credentials.requireAgent(request, context)
         // The same checks and trust as `countersign verify`: the keys pinned in the trust file of the user
         // the server runs as, and the checkpoint its writer keeps beside the ledger. Never "verified" on
         // the strength of the receipts' own keys.
@@ -185,7 +191,7 @@ struct Routes {
     // MARK: - Approval requests from adapters in other processes (the remote `web` channel)
 
     func openRequest(_ request: Request, _ context: ServerContext) async throws -> Response {
-        let requester = try credentials.requireAgent(request)
+        let requester = try credentials.requireAgent(request, context)
         let body = try await jsonBody(request, context)
         guard let action = body["action"], let envelope = try? ActionEnvelope(json: action) else {
             throw APIError(.badRequest, "\"action\" must be an action envelope")
@@ -222,7 +228,7 @@ struct Routes {
     }
 
     func requestState(_ request: Request, _ context: ServerContext) async throws -> Response {
-        try credentials.requireAgent(request)
+        try credentials.requireAgent(request, context)
         let id = context.parameters.get("id") ?? ""
         let wait = try seconds(
             request.uri.queryParameters["wait"].map { .string(String($0)) }, default: 0, field: "wait")

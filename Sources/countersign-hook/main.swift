@@ -18,6 +18,13 @@ do {
     // A usage mistake in the agent's settings must still block the tool call (exit 2), never allow it.
     exit(error.isHelp ? 0 : 2)
 }
+if options.signer != nil {
+    // The signer service decides and records: nothing here loads a policy, opens a ledger or holds a key.
+    let answer = HookProcess.forwarded(options, input: [UInt8](FileHandle.standardInput.readDataToEndOfFile()))!
+    if !answer.stdout.isEmpty { FileHandle.standardOutput.write(Data(answer.stdout.utf8)) }
+    if !answer.stderr.isEmpty { FileHandle.standardError.write(Data(answer.stderr.utf8)) }
+    exit(answer.exitCode)
+}
 if options.approvalServer != nil {
     // Waiting for reviewers takes seconds: hand the call to the full binary, which has the HTTP client.
     let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

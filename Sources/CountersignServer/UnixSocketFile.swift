@@ -1,0 +1,86 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The service's Unix socket file: a stale one left by a crash is removed (never a live one, never a file
+/// that is not a socket), and once bound it gets mode 0660 and the group allowed to connect. Until then
+/// the process umask (0077) keeps it private, so nobody connects before the permissions are right.
+struct UnixSocketFile: Sendable {
+    let path: String
+    let gid: gid_t?
+
+    init(path: String, group: String?) throws {
+        guard path.hasPrefix("/") || path.hasPrefix(".") || !path.contains("://") else {
+            throw CountersignServer.SetupError(description: "--socket \(path): a file path, e.g. /run/countersign/countersign.sock")
+        }
+        self.path = path
+        if let group {
+            guard let entry = getgrnam(group) else {
+                throw CountersignServer.SetupError(
+                    description: "--socket-group \(group): no such group (create it with groupadd, or omit the option)")
+            }
+            gid = entry.pointee.gr_gid
+        } else {
+            gid = nil
+        }
+        guard path.utf8.count < 104 else {
+            throw CountersignServer.SetupError(description: "--socket \(path): the path is too long for a Unix socket")
+        }
+    }
+
+    func prepare() throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        var info = stat()
+        if !directory.isEmpty, stat(directory, &info) != 0 {
+            throw CountersignServer.SetupError(
+                description: "--socket \(path): the directory \(directory) does not exist (create it first)")
+        }
+        guard lstat(path, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw CountersignServer.SetupError(
+                description: "--socket \(path): a file that is not a socket is in the way (remove it yourself)")
+        }
+        if Self.accepts(path) {
+            throw CountersignServer.SetupError(
+                description: "--socket \(path): another server is already listening there")
+        }
+        unlink(path)  // stale: left by a server that did not stop cleanly
+    }
+
+    func restrict() throws {
+        if let gid, chown(path, uid_t.max, gid) != 0 {
+            throw CountersignServer.SetupError(
+                description: "--socket \(path): cannot give it group \(gid): \(String(cString: strerror(errno)))")
+        }
+        guard chmod(path, 0o660) == 0 else {
+            throw CountersignServer.SetupError(
+                description: "--socket \(path): cannot set mode 0660: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Whether something accepts connections at `path`.
+    static func accepts(_ path: String) -> Bool {
+        #if canImport(Glibc)
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+            let fd = socket(AF_UNIX, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        return result == 0
+    }
+}

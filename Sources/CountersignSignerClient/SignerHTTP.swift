@@ -1,0 +1,221 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// One HTTP/1.1 request to the signer service and its whole response, over a Unix socket or TCP.
+///
+/// Deliberately minimal (a fixed-length request, `Connection: close`, the response read to the end): the
+/// peer is our own service, and this keeps the thin hook client free of any networking library, so it
+/// starts fast. Every failure is a `SignerError` naming the address; callers fail closed on it.
+public struct SignerHTTP: Sendable {
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
+
+        public func header(_ name: String) -> String? {
+            let wanted = name.lowercased()
+            return headers.first { $0.name.lowercased() == wanted }?.value
+        }
+    }
+
+    public let address: SignerAddress
+    /// Seconds for the whole exchange, connecting included.
+    public let timeout: Double
+    /// Largest response accepted; past it the exchange fails (fail closed).
+    public static let maximumResponse = 8 << 20
+
+    public init(address: SignerAddress, timeout: Double) {
+        self.address = address
+        self.timeout = timeout
+    }
+
+    public func post(
+        _ path: String, body: [UInt8], headers: [(String, String)] = []
+    ) throws(SignerError) -> Response {
+        let deadline = Self.now() + timeout
+        let fd = try connectSocket()
+        defer { close(fd) }
+        var head = "POST \(basePath)\(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: close\r\n"
+        head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        try send(fd, Array(head.utf8) + body, deadline: deadline)
+        let raw = try receive(fd, deadline: deadline)
+        return try Self.parse(raw, from: address)
+    }
+
+    var basePath: String {
+        if case .http(_, _, let base) = address { return base }
+        return ""
+    }
+
+    var hostHeader: String {
+        switch address {
+        case .unix: "localhost"
+        case .http(let host, let port, _): "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        }
+    }
+
+    // MARK: - Sockets
+
+    func connectSocket() throws(SignerError) -> Int32 {
+        switch address {
+        case .unix(let path):
+            let fd = socket(AF_UNIX, Self.stream, 0)
+            guard fd >= 0 else { throw failure("cannot open a socket") }
+            setTimeouts(fd)
+            var sockaddress = sockaddr_un()
+            sockaddress.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &sockaddress.sun_path) { buffer in
+                for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
+            }
+            let result = withUnsafePointer(to: &sockaddress) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+            guard result == 0 else {
+                let reason = Self.errorText()
+                close(fd)
+                throw failure("cannot connect (\(reason))")
+            }
+            return fd
+        case .http(let host, let port, _):
+            var hints = addrinfo()
+            hints.ai_socktype = Self.stream
+            var found: UnsafeMutablePointer<addrinfo>?
+            guard getaddrinfo(host, String(port), &hints, &found) == 0, let first = found else {
+                throw failure("cannot resolve \(host)")
+            }
+            defer { freeaddrinfo(first) }
+            var reason = "no address"
+            var entry: UnsafeMutablePointer<addrinfo>? = first
+            while let candidate = entry {
+                let fd = socket(candidate.pointee.ai_family, candidate.pointee.ai_socktype, candidate.pointee.ai_protocol)
+                if fd >= 0 {
+                    setTimeouts(fd)
+                    if connect(fd, candidate.pointee.ai_addr, candidate.pointee.ai_addrlen) == 0 { return fd }
+                    reason = Self.errorText()
+                    close(fd)
+                }
+                entry = candidate.pointee.ai_next
+            }
+            throw failure("cannot connect (\(reason))")
+        }
+    }
+
+    func setTimeouts(_ fd: Int32) {
+        var value = timeval()
+        value.tv_sec = numericCast(Int(timeout))
+        value.tv_usec = numericCast(Int((timeout - Double(Int(timeout))) * 1_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+        #if canImport(Darwin)
+            var one: Int32 = 1
+            setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
+        #endif
+    }
+
+    func send(_ fd: Int32, _ bytes: [UInt8], deadline: Double) throws(SignerError) {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes.withUnsafeBytes { buffer in
+                Self.write(fd, buffer.baseAddress! + sent, bytes.count - sent)
+            }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw failure(Self.now() >= deadline ? "timed out sending" : "the connection broke") }
+            sent += n
+            if Self.now() >= deadline { throw failure("timed out after \(timeout)s") }
+        }
+    }
+
+    func receive(_ fd: Int32, deadline: Double) throws(SignerError) -> [UInt8] {
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                throw failure(errno == EAGAIN || errno == EWOULDBLOCK ? "no answer within \(timeout)s" : Self.errorText())
+            }
+            if n == 0 { return out }
+            out.append(contentsOf: buffer[0..<n])
+            if out.count > Self.maximumResponse { throw failure("the answer is larger than \(Self.maximumResponse) bytes") }
+            if Self.now() >= deadline { throw failure("no complete answer within \(timeout)s") }
+        }
+    }
+
+    func failure(_ what: String) -> SignerError {
+        SignerError("the signer at \(address) is unreachable: \(what)")
+    }
+
+    // MARK: - Parsing
+
+    static func parse(_ raw: [UInt8], from address: SignerAddress) throws(SignerError) -> Response {
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard let end = raw.firstRange(of: separator) else {
+            throw SignerError("the signer at \(address) sent an incomplete answer (\(raw.count) bytes)")
+        }
+        let lines = String(decoding: raw[..<end.lowerBound], as: UTF8.self).split(separator: "\r\n")
+        let statusParts = lines.first?.split(separator: " ") ?? []
+        guard statusParts.count >= 2, statusParts[0].hasPrefix("HTTP/1."), let status = Int(statusParts[1]) else {
+            throw SignerError("the signer at \(address) did not answer in HTTP")
+        }
+        var headers: [(name: String, value: String)] = []
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers.append((String(line[..<colon]), String(line[line.index(after: colon)...]).trimmedSpaces))
+        }
+        var response = Response(status: status, headers: headers, body: Array(raw[end.upperBound...]))
+        if response.header("Transfer-Encoding")?.lowercased() == "chunked" {
+            response.body = try dechunk(response.body, from: address)
+        } else if let length = response.header("Content-Length").flatMap({ Int($0) }) {
+            guard response.body.count >= length else {
+                throw SignerError("the signer at \(address) sent a truncated answer")
+            }
+            response.body = Array(response.body.prefix(length))
+        }
+        return response
+    }
+
+    static func dechunk(_ bytes: [UInt8], from address: SignerAddress) throws(SignerError) -> [UInt8] {
+        var out: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            guard let lineEnd = bytes[index...].firstRange(of: [13, 10]) else { break }
+            let sizeText = String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self)
+            guard let size = Int(sizeText.split(separator: ";").first ?? "", radix: 16) else { break }
+            if size == 0 { return out }
+            let start = lineEnd.upperBound
+            guard start + size <= bytes.count else { break }
+            out.append(contentsOf: bytes[start..<start + size])
+            index = start + size + 2
+        }
+        throw SignerError("the signer at \(address) sent a truncated answer")
+    }
+
+    // MARK: - Platform
+
+    #if canImport(Glibc)
+        static let stream = Int32(SOCK_STREAM.rawValue)
+        static func write(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
+            Glibc.send(fd, pointer, count, Int32(MSG_NOSIGNAL))
+        }
+    #else
+        static let stream = SOCK_STREAM
+        static func write(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
+            Darwin.send(fd, pointer, count, 0)
+        }
+    #endif
+
+    static func now() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+
+    static func errorText() -> String { String(cString: strerror(errno)) }
+}
