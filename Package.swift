@@ -124,7 +124,7 @@ let package = Package(
             dependencies: [
                 "CountersignCore", "CountersignPolicy", "CountersignProvenance", "CountersignLedger", "CountersignGate",
                 "CountersignReports", "CountersignHooks", "CountersignMCP", "CountersignServer", "CountersignRemote",
-                "CountersignWitness",
+                "CountersignWitness", "CountersignSignerClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -37,7 +37,7 @@ public struct CountersignCommand: AsyncParsableCommand {
             ReplayCommand.self,
             KeysCommand.self, LedgerCommand.self, HookCommand.self, InstallCommand.self, UninstallCommand.self,
             MCPCommand.self, ServeCommand.self, HostileMCPServerCommand.self, CheckpointCommand.self,
-            ProveCommand.self, WitnessCommand.self,
+            ProveCommand.self, WitnessCommand.self, SystemCommand.self, DoctorCommand.self,
         ]
     )
 

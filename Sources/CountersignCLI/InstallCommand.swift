@@ -3,6 +3,7 @@ import CountersignCore
 import CountersignHooks
 import CountersignLedger
 import CountersignPolicy
+import CountersignSignerClient
 import Foundation
 
 /// `countersign install <agent>`: wires `countersign hook` into the agent's settings.
@@ -16,6 +17,12 @@ struct InstallCommand: ParsableCommand {
             keeping everything else, backing the file up and printing the diff. Running it again changes \
             nothing. Writes a starter policy when none exists. 'countersign uninstall <agent>' removes exactly \
             the entries it added.
+
+            With --signer ADDR the hooks go to the signer service (countersign serve --socket, or countersign \
+            system install) and this project keeps no policy, ledger or key: for Claude Code and an http:// \
+            address, a "type": "http" hook posting to ADDR/v1/hooks/claude-code; otherwise the thin command \
+            countersign-hook-client AGENT --signer ADDR. Both with the agent's fail-closed setting where it has \
+            one (Claude Code: "onFailure": "block"), so a service that is down or slow blocks the call.
             """
     )
 
@@ -26,6 +33,11 @@ struct InstallCommand: ParsableCommand {
         name: .long,
         help: ArgumentHelp("The policy the hooks use (default <scope>/.countersign/policy.yaml).", valueName: "file"))
     var policy: String?
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The signer service to send every hook call to: unix:/PATH or http://HOST:PORT.", valueName: "addr"))
+    var signer: String?
 
     static let starterPolicy = #"""
         # The starter policy `countersign install` writes when none exists. It works for every agent: rules read
@@ -169,6 +181,10 @@ struct InstallCommand: ParsableCommand {
         """#
 
     func run() throws {
+        if let signer {
+            try reportingErrors { try installForSigner(signer) }
+            return
+        }
         try reportingErrors {
             let policyPath = policyPath(scope: scope, policy: policy)
             if !FileManager.default.fileExists(atPath: policyPath) {
@@ -205,6 +221,40 @@ struct InstallCommand: ParsableCommand {
             if let warning = installer.failClosedWarning {
                 FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
             }
+        }
+    }
+}
+
+extension InstallCommand {
+    /// Hooks that only forward to the signer service: nothing here decides, records or signs.
+    func installForSigner(_ signer: String) throws {
+        guard policy == nil else {
+            throw CLIError("--policy cannot be used with --signer: the service has its own policy")
+        }
+        let address: SignerAddress
+        do { address = try SignerAddress.parse(signer) } catch { throw CLIError("--signer: \(error)") }
+        guard let dialect = HookDialect(rawValue: agent) else {
+            throw CLIError("unknown agent '\(agent)': claude-code, codex, gemini or cursor")
+        }
+        var program = ["countersign-hook-client"]
+        if CommandLine.arguments[0].contains("/") {
+            let client = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.deletingLastPathComponent()
+                .appendingPathComponent("countersign-hook-client").path
+            guard FileManager.default.isExecutableFile(atPath: client) else {
+                throw CLIError("\(client) is missing: install it beside countersign (scripts/install)")
+            }
+            program = [client]
+        }
+        // The service answers at once; an ask waits for the agent's own dialog, not here.
+        var installer = HookInstaller(
+            dialect: dialect, scope: scope, home: homeDirectory, project: FileManager.default.currentDirectoryPath,
+            arguments: program + [dialect.rawValue, "--signer", address.description], timeoutSeconds: 60)
+        if dialect == .claudeCode, case .http = address {
+            installer.httpURL = address.description + "/v1/hooks/claude-code"
+        }
+        try report(try installer.install(), verb: "installed")
+        if let warning = installer.failClosedWarning {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
         }
     }
 }

@@ -19,6 +19,9 @@ public struct HookInstaller: Sendable {
     public let command: String
     /// Seconds the agent waits for one hook call before giving up.
     public let timeoutSeconds: Int
+    /// Claude Code only: the signer service's hook URL, written as a `"type": "http"` hook (no process per
+    /// call) instead of the command.
+    public var httpURL: String?
 
     /// `arguments` are the program and its arguments as they should reach it; they are quoted here.
     public init(
@@ -88,6 +91,16 @@ public struct HookInstaller: Sendable {
     }
 
     func entry(for event: String) -> JSONValue {
+        if dialect == .claudeCode, let httpURL {
+            // Claude Code posts the payload and reads the JSON answer; a service that is down or slow blocks
+            // the call ("onFailure": "block"). A token for a non-loopback service comes from the environment.
+            let hook: [String: JSONValue] = [
+                "type": "http", "url": .string(httpURL), "timeout": .int(Int64(timeoutSeconds)), "onFailure": "block",
+                "headers": ["Authorization": "Bearer $COUNTERSIGN_TOKEN"], "allowedEnvVars": ["COUNTERSIGN_TOKEN"],
+            ]
+            let toolEvent = event != "UserPromptSubmit"
+            return toolEvent ? ["matcher": "*", "hooks": [.object(hook)]] : ["hooks": [.object(hook)]]
+        }
         switch dialect {
         case .cursor: return ["command": .string(command), "timeout": .int(Int64(timeoutSeconds))]
         default:
@@ -112,14 +125,20 @@ public struct HookInstaller: Sendable {
             guard let command else { return false }
             let words = ShellQuote.split(command)
             guard
-                let index = words.firstIndex(where: { $0.hasSuffix("countersign-hook") || $0.hasSuffix("countersign") })
+                let index = words.firstIndex(where: {
+                    $0.hasSuffix("countersign-hook") || $0.hasSuffix("countersign-hook-client")
+                        || $0.hasSuffix("countersign")
+                })
             else { return false }
             var rest = words[(index + 1)...]
             if words[index].hasSuffix("countersign"), rest.first == "hook" { rest = rest.dropFirst() }
             return rest.first == dialect.rawValue
         }
-        if ours(entry["command"]?.stringValue) { return true }
-        return entry["hooks"]?.arrayValue?.contains { ours($0["command"]?.stringValue) } ?? false
+        func oursByURL(_ url: String?) -> Bool { url?.hasSuffix("/v1/hooks/\(dialect.rawValue)") ?? false }
+        if ours(entry["command"]?.stringValue) || oursByURL(entry["url"]?.stringValue) { return true }
+        return entry["hooks"]?.arrayValue?.contains {
+            ours($0["command"]?.stringValue) || oursByURL($0["url"]?.stringValue)
+        } ?? false
     }
 
     public struct Change: Sendable {
@@ -136,7 +155,14 @@ public struct HookInstaller: Sendable {
         var hooks = root["hooks"]?.objectValue ?? [:]
         for event in events {
             var list = hooks[event]?.arrayValue ?? []
-            if !list.contains(where: isOurs) { list.append(entry(for: event)) }
+            // Ours already there is replaced in place (switching to or from the signer service is one
+            // command); the same entry again changes nothing.
+            if let index = list.firstIndex(where: isOurs) {
+                list[index] = entry(for: event)
+                list = list.enumerated().filter { $0.offset == index || !isOurs($0.element) }.map(\.element)
+            } else {
+                list.append(entry(for: event))
+            }
             hooks[event] = .array(list)
         }
         root["hooks"] = .object(hooks)

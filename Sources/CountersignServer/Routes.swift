@@ -146,7 +146,13 @@ struct Routes {
     func ready() throws -> Response {
         do {
             _ = try service.gate.writer.store.count()
-            return json(["ready": true, "policy": .string(service.gate.policy.path)])
+            // What `countersign doctor` reports: where the record lives and whose it is.
+            return json([
+                "ready": true, "policy": .string(service.gate.policy.path),
+                "ledger": .string(
+                    URL(fileURLWithPath: service.gate.writer.store.path).standardizedFileURL.path),
+                "service_uid": .int(Int64(getuid())), "key_id": .string(service.gate.writer.sealer.key.keyID),
+            ])
         } catch {
             throw APIError(.serviceUnavailable, "the ledger cannot be read")
         }

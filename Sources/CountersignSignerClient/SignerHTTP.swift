@@ -35,14 +35,24 @@ public struct SignerHTTP: Sendable {
     public func post(
         _ path: String, body: [UInt8], headers: [(String, String)] = []
     ) throws(SignerError) -> Response {
+        try request("POST", path, body: body, headers: headers)
+    }
+
+    public func get(_ path: String, headers: [(String, String)] = []) throws(SignerError) -> Response {
+        try request("GET", path, body: nil, headers: headers)
+    }
+
+    func request(
+        _ method: String, _ path: String, body: [UInt8]?, headers: [(String, String)]
+    ) throws(SignerError) -> Response {
         let deadline = Self.now() + timeout
         let fd = try connectSocket()
         defer { close(fd) }
-        var head = "POST \(basePath)\(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: close\r\n"
-        head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+        var head = "\(method) \(basePath)\(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: close\r\n"
+        if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
-        try send(fd, Array(head.utf8) + body, deadline: deadline)
+        try send(fd, Array(head.utf8) + (body ?? []), deadline: deadline)
         let raw = try receive(fd, deadline: deadline)
         return try Self.parse(raw, from: address)
     }

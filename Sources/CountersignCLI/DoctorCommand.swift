@@ -1,0 +1,255 @@
+import ArgumentParser
+import CountersignCore
+import CountersignHooks
+import CountersignLedger
+import CountersignSignerClient
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `countersign doctor`: what protects the record here, in plain words — and what does not.
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Check a set-up and say in plain words what protects the record.",
+        discussion: """
+            Reports the signer mode (embedded in each adapter, or the signer service at --signer / \
+            $COUNTERSIGN_SIGNER / the address the installed hooks use), whether the service answers and as \
+            which user, where the key and the ledger live and whether you — and so an agent running as you — \
+            could read the key or rewrite the ledger, the hooks installed for each agent (project and user \
+            scope) and whether they fail closed, the trust file and the witnesses. Exit 0 when nothing is \
+            broken, 1 when something is (a signer that does not answer, a ledger that does not extend its \
+            checkpoint); weaknesses that are a choice (the embedded mode) are reported, not failed.
+            """)
+
+    @Option(help: ArgumentHelp("The signer service to check (unix:/PATH or http://HOST:PORT).", valueName: "addr"))
+    var signer: String?
+    @Option(help: ArgumentHelp("The embedded ledger (default .countersign/ledger.sqlite).", valueName: "path"))
+    var ledger: String?
+
+    func run() throws {
+        try reportingErrors {
+            var doctor = Doctor()
+            let hooks = doctor.hooks()
+            let address = signer ?? ProcessInfo.processInfo.environment[SignerAddress.environmentVariable]
+                .flatMap { $0.isEmpty ? nil : $0 } ?? hooks.compactMap(\.signer).first
+            if let address {
+                doctor.service(address, source: signer != nil ? "--signer" : hooks.contains { $0.signer == address } && ProcessInfo.processInfo.environment[SignerAddress.environmentVariable] == nil ? "the installed hooks" : "$COUNTERSIGN_SIGNER")
+            }
+            if address == nil || ledger != nil || FileManager.default.fileExists(atPath: StateDirectory.path) {
+                doctor.embedded(ledger: ledger ?? StateDirectory.defaultLedger)
+            }
+            doctor.trust()
+            doctor.witnesses()
+            try Terminal.write(doctor.lines.joined(separator: "\n") + "\n")
+            if doctor.broken { throw ExitCode(1) }
+        }
+    }
+}
+
+/// The checks, each adding plain lines; `broken` when something does not work (not merely weak).
+struct Doctor {
+    var lines: [String] = ["Countersign doctor — what protects the record here", ""]
+    var broken = false
+    let uid = getuid()
+
+    struct InstalledHook {
+        let agent: String
+        let file: String
+        let signer: String?
+        let failClosed: Bool
+        let kind: String
+    }
+
+    mutating func section(_ title: String, _ body: [String]) {
+        lines.append(title)
+        lines.append(contentsOf: body.map { "  " + $0 })
+        lines.append("")
+    }
+
+    // MARK: - Hooks
+
+    mutating func hooks() -> [InstalledHook] {
+        var found: [InstalledHook] = []
+        var body: [String] = []
+        for dialect in HookDialect.allCases {
+            for scope in HookInstaller.Scope.allCases {
+                let installer = HookInstaller(
+                    dialect: dialect, scope: scope, home: homeDirectory,
+                    project: FileManager.default.currentDirectoryPath, arguments: [], timeoutSeconds: 0)
+                guard let text = try? String(contentsOfFile: installer.settingsPath, encoding: .utf8),
+                    text.contains("countersign") || text.contains("/v1/hooks/\(dialect.rawValue)")
+                else { continue }
+                let hook = Self.classify(text, agent: dialect.rawValue, file: installer.settingsPath)
+                found.append(hook)
+                var line = "\(dialect.rawValue) (\(scope.rawValue), \(installer.settingsPath)): \(hook.kind)"
+                if dialect == .claudeCode {
+                    line += hook.failClosed ? "; fails closed (onFailure: block)" : "; NOT fail-closed (no onFailure: block)"
+                }
+                body.append(line)
+            }
+        }
+        section("Hooks", body.isEmpty ? ["none installed here (countersign install <agent> [--signer ADDR])"] : body)
+        return found
+    }
+
+    static func classify(_ text: String, agent: String, file: String) -> InstalledHook {
+        let failClosed = text.contains("\"onFailure\"") && text.contains("\"block\"")
+        if let range = text.range(of: "/v1/hooks/\(agent)"),
+            let start = text[..<range.lowerBound].range(of: "\"http", options: .backwards)
+        {
+            let base = String(text[text.index(after: start.lowerBound)..<range.lowerBound])
+            return InstalledHook(
+                agent: agent, file: file, signer: base, failClosed: failClosed,
+                kind: "HTTP hook to the signer service at \(base)")
+        }
+        if let range = text.range(of: "--signer ") {
+            let address = text[range.upperBound...].prefix { !" \"'\\".contains($0) }
+            return InstalledHook(
+                agent: agent, file: file, signer: String(address), failClosed: failClosed,
+                kind: "thin command hook to the signer service at \(address)")
+        }
+        return InstalledHook(
+            agent: agent, file: file, signer: nil, failClosed: failClosed,
+            kind: "embedded hook (signs with a key of the agent's user)")
+    }
+
+    // MARK: - The signer service
+
+    mutating func service(_ text: String, source: String) {
+        var body = ["address: \(text) (from \(source))"]
+        defer { section("Signer service", body) }
+        let address: SignerAddress
+        do { address = try SignerAddress.parse(text) } catch {
+            broken = true
+            body.append("PROBLEM: \(error)")
+            return
+        }
+        if case .unix(let path) = address {
+            var info = stat()
+            if stat(path, &info) == 0 {
+                let owner = Self.userName(info.st_uid)
+                body.append(
+                    "socket \(path): owner \(owner), group \(Self.groupName(info.st_gid)), mode \(String(info.st_mode & 0o777, radix: 8))"
+                )
+            }
+        }
+        let response: SignerHTTP.Response
+        do {
+            response = try SignerHTTP(address: address, timeout: 5).get("/readyz")
+        } catch {
+            broken = true
+            body.append("PROBLEM: \(error). Every hook call is blocked until it answers (fail closed).")
+            return
+        }
+        guard response.status == 200, case .object(let ready)? = try? JSONValue.parse(Data(response.body)) else {
+            broken = true
+            body.append("PROBLEM: /readyz answered HTTP \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))")
+            return
+        }
+        body.append("answers: ready; policy \(ready["policy"]?.stringValue ?? "?"), key \(ready["key_id"]?.stringValue ?? "?")")
+        if case .http = address {
+            body.append(
+                "over HTTP the service cannot tell who calls: receipts say isolation \"remote\"; a Unix socket measures the caller's uid")
+        }
+        if let number = ready["service_uid"]?.numberValue {
+            let serviceUID = Int64(number)
+            let owner = Self.userName(uid_t(serviceUID))
+            if serviceUID == Int64(uid) {
+                body.append(
+                    "the service runs as you (\(owner)): receipts say \"same-user\" — an agent running as you could stop it and rewrite its files")
+            } else {
+                body.append(
+                    "the service runs as \(owner) (uid \(serviceUID)); you are \(Self.userName(uid)) (uid \(uid)): receipts say \"separate-user\"")
+            }
+        }
+        if let ledger = ready["ledger"]?.stringValue {
+            body.append(access(ledger, W_OK) == 0
+                ? "ledger \(ledger): YOU CAN WRITE IT — so could an agent running as you"
+                : "ledger \(ledger): you cannot write it")
+            let key = (ledger as NSString).deletingLastPathComponent + "/signing-key"
+            if FileManager.default.fileExists(atPath: key) || access((key as NSString).deletingLastPathComponent, X_OK) == 0 {
+                body.append(access(key, R_OK) == 0
+                    ? "key \(key): YOU CAN READ IT — so could an agent running as you, and sign anything"
+                    : "key \(key): you cannot read it")
+            }
+        }
+    }
+
+    // MARK: - Embedded
+
+    mutating func embedded(ledger: String) {
+        var body: [String] = []
+        let directory = (ledger as NSString).deletingLastPathComponent
+        let key = directory + "/signing-key"
+        for (path, what) in [(key, "signing key"), (ledger, "ledger"), (directory + "/policy.yaml", "policy")] {
+            var info = stat()
+            guard stat(path, &info) == 0 else {
+                body.append("\(what) \(path): none")
+                continue
+            }
+            let mode = String(info.st_mode & 0o777, radix: 8)
+            var line = "\(what) \(path): owner \(Self.userName(info.st_uid)), mode \(mode)"
+            if what == "signing key" && access(path, R_OK) == 0 {
+                line += " — you can read it: an agent running as you could sign a rewritten ledger"
+            } else if what != "signing key" && access(path, W_OK) == 0 {
+                line += " — you can write it: so could an agent running as you"
+            }
+            body.append(line)
+        }
+        if FileManager.default.fileExists(atPath: ledger) {
+            do {
+                let store = try ReceiptStores.open(path: ledger, sync: .normal)
+                try LedgerCheckpoints.precheck(store: store)
+                body.append("the ledger extends its checkpoint (\(try store.count()) receipts)")
+            } catch {
+                broken = true
+                body.append("PROBLEM: \(error)")
+            }
+        }
+        body.append(
+            "embedded mode: each hook or proxy signs as the agent's own user (isolation \"same-user\"); the "
+                + "signer service under another user keeps the key and ledger out of reach (docs/deployment.md)")
+        section("Embedded ledger", body)
+    }
+
+    // MARK: - Trust and witnesses
+
+    mutating func trust() {
+        let path = UserTrust.path
+        guard let trusted = try? UserTrust.load() else {
+            section("Trust", ["\(path): cannot be read — verify reports UNVERIFIED (exit 3) until a key is pinned"])
+            return
+        }
+        section(
+            "Trust",
+            [
+                "\(path): \(trusted.keys.count) pinned key(s) (\(trusted.keys.keys.sorted().joined(separator: ", ")))",
+                "countersign verify trusts these (or --trusted-key), never a key file beside a ledger",
+            ])
+    }
+
+    mutating func witnesses() {
+        let configured = (ProcessInfo.processInfo.environment["COUNTERSIGN_WITNESSES"] ?? "").split(separator: ",")
+        section(
+            "Witnesses",
+            configured.isEmpty
+                ? [
+                    "none configured (COUNTERSIGN_WITNESSES or --witness): a ledger rolled back together with every "
+                        + "copy of its checkpoint is caught only by an anchor or a witness"
+                ]
+                : ["\(configured.count) configured: \(configured.joined(separator: ", "))"])
+    }
+
+    static func userName(_ uid: uid_t) -> String {
+        guard let entry = getpwuid(uid) else { return "uid \(uid)" }
+        return String(cString: entry.pointee.pw_name)
+    }
+
+    static func groupName(_ gid: gid_t) -> String {
+        guard let entry = getgrgid(gid) else { return "gid \(gid)" }
+        return String(cString: entry.pointee.gr_name)
+    }
+}
