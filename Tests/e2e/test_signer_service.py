@@ -85,6 +85,7 @@ class Deployment:
         self.process = None
         self.installed_with = None  # "system install" or "by hand"
         self.install_output = None
+        self.uninstalled = False
 
     # -- set-up and teardown
 
@@ -125,17 +126,19 @@ class Deployment:
         # The service user and its group are the command's to create.
         self.created_users.append(self.service_user)
         self.created_groups.append(self.service_user)
-        out = run_quiet(str(self.bin / "countersign"), "system", "install", "--no-systemd",
-                        "--user", self.service_user, "--group", self.service_user,
-                        "--agent-group", self.agent_group, "--state-dir", str(self.state),
-                        "--config-dir", str(self.config), "--socket", str(self.socket))
+        out = run_quiet(*self.system_command("install", "--no-systemd"))
         self.install_output = out
         assert out.returncode == 0, f"countersign system install failed:\n{out.stdout}\n{out.stderr}"
+
+    def system_command(self, action, *options):
+        return [str(self.bin / "countersign"), "system", action, *options, "--user", self.service_user,
+                "--group", self.service_user, "--agent-group", self.agent_group, "--state-dir", str(self.state),
+                "--config-dir", str(self.config), "--socket", str(self.socket)]
 
     def _install_by_hand(self):
         """What `countersign system install --no-systemd` is to do, while the command is missing."""
         self.installed_with = "by hand"
-        self._useradd(self.service_user, "-r", "-U", "-M", "-d", str(self.state))
+        self._useradd(self.service_user, "-r", "-U", "-M", "-d", str(self.state), "-G", self.agent_group)
         self.created_groups.append(self.service_user)
         uid = pwd.getpwnam(self.service_user).pw_uid
         gid = pwd.getpwnam(self.service_user).pw_gid
@@ -159,10 +162,8 @@ class Deployment:
 
     def tear_down(self):
         self.stop()
-        if self.installed_with == "system install":
-            run_quiet(str(self.bin / "countersign"), "system", "uninstall", "--purge", "--user", self.service_user,
-                      "--group", self.service_user, "--state-dir", str(self.state), "--config-dir",
-                      str(self.config), "--socket", str(self.socket))
+        if self.installed_with == "system install" and not self.uninstalled:
+            run_quiet(*self.system_command("uninstall", "--purge"))
         for user in reversed(self.created_users):
             if _exists(pwd.getpwnam, user):
                 out = run_quiet("userdel", user)
@@ -185,11 +186,10 @@ class Deployment:
         stderr = open(self.logs / "serve.err", "a")
         start_size = (self.logs / "serve.out").stat().st_size
         env_args = [f"{k}={v}" for k, v in self.service_env().items()]
-        # As the systemd unit runs it: its own user and group, the agent group as a supplementary group (to
-        # give the socket that group), umask 0077.
+        # As the systemd unit runs it: its own user and group with its supplementary groups (the agent group,
+        # which it needs to give the socket that group), umask 0077.
         self.process = subprocess.Popen(
-            ["setpriv", f"--reuid={self.service_user}", f"--regid={self.service_user}",
-             f"--groups={self.agent_group_gid}", "--",
+            ["setpriv", f"--reuid={self.service_user}", f"--regid={self.service_user}", "--init-groups", "--",
              "env", "-i", *env_args, str(self.bin / "countersign"), "serve", "--socket", str(self.socket),
              "--socket-group", self.agent_group, "--policy", str(self.config / "policy.yaml"),
              "--ledger", str(self.ledger), "--sessions", str(self.state / "sessions.sqlite")],
@@ -281,18 +281,45 @@ def test_system_install_creates_the_users_the_state_the_policy_and_the_socket_di
         "`countersign system install` is missing from this binary: the deployment was set up by hand "
         f"(`{BIN} --help` lists no `system` subcommand)")
     out = deployment.install_output
+    said = out.stdout + out.stderr
     state = deployment.state.stat()
     assert stat.S_IMODE(state.st_mode) == 0o700, oct(state.st_mode)
     assert state.st_uid == deployment.service_uid
-    policy = deployment.config / "policy.yaml"
-    assert policy.is_file(), out.stdout
-    # The service reads its policy but cannot change it.
-    assert policy.stat().st_uid != deployment.service_uid
-    assert not policy.stat().st_mode & stat.S_IWOTH
-    assert deployment.socket.parent.is_dir()
+    # The service's own group, and membership of the agent group (to give the socket that group).
+    assert grp.getgrgid(deployment.service_gid).gr_name == deployment.service_user
+    assert deployment.service_user in grp.getgrnam(deployment.agent_group).gr_mem
     assert deployment.agent_user in grp.getgrnam(deployment.agent_group).gr_mem
-    # No systemd running here: the command says how to start the service by hand.
-    assert "countersign serve" in out.stdout + out.stderr, out.stdout + out.stderr
+    policy = deployment.config / "policy.yaml"
+    assert policy.is_file(), said
+    # The service reads its policy but cannot change it.
+    assert policy.stat().st_uid == 0 and not policy.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    readable = deployment.as_user(deployment.service_user, ["/bin/cat", str(policy)])
+    assert readable.returncode == 0, readable.stderr
+    assert deployment.socket.parent.is_dir() and deployment.socket.parent.stat().st_uid == deployment.service_uid
+    # No systemd unit (--no-systemd), so it says how to start the service by hand.
+    assert f"serve --socket {deployment.socket} --socket-group {deployment.agent_group}" in said, said
+    # Installing again changes nothing.
+    modes = {p: (p.stat().st_mode, p.stat().st_uid, p.stat().st_gid)
+             for p in (deployment.state, deployment.config, policy, deployment.socket.parent)}
+    policy_text = policy.read_bytes()
+    again = run_quiet(*deployment.system_command("install", "--no-systemd"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {p: (p.stat().st_mode, p.stat().st_uid, p.stat().st_gid) for p in modes} == modes
+    assert policy.read_bytes() == policy_text
+
+
+def test_the_installed_policy_is_not_readable_by_the_agents_as_system_install_says(deployment):
+    """`system install` reports the policy as "root-owned, mode 0640: the service reads it, agents cannot"."""
+    if deployment.installed_with != "system install":
+        pytest.fail("`countersign system install` is missing from this binary")
+    said = deployment.install_output.stdout
+    assert "agents cannot" in said, said
+    policy = deployment.config / "policy.yaml"
+    out = deployment.as_user(deployment.agent_user, ["/bin/cat", str(policy)])
+    assert out.returncode != 0, (
+        f"the agent user {deployment.agent_user} read {policy} "
+        f"(mode {oct(stat.S_IMODE(policy.stat().st_mode))}, group {grp.getgrgid(policy.stat().st_gid).gr_name}); "
+        f"system install said: {[line for line in said.splitlines() if 'policy.yaml' in line]}")
 
 
 def test_the_service_created_its_key_and_pinned_it_in_its_own_trust_file(deployment):
@@ -310,6 +337,28 @@ def test_the_service_created_its_key_and_pinned_it_in_its_own_trust_file(deploym
     assert stat.S_IMODE(sock.st_mode) == 0o660, oct(sock.st_mode)
     assert sock.st_uid == deployment.service_uid
     assert sock.st_gid == deployment.agent_group_gid
+
+
+def test_a_service_that_cannot_give_its_socket_the_group_exits_with_an_error(deployment):
+    """Run as the service user but without the agent group: the socket cannot be given that group, and the
+    service must not look like it stopped cleanly (systemd's Restart=on-failure and `systemctl status` go by
+    the exit code)."""
+    probe = deployment.base / "probe"
+    probe.mkdir(mode=0o700)
+    os.chown(probe, deployment.service_uid, deployment.service_gid)
+    policy = probe / "policy.yaml"
+    shutil.copy(deployment.config / "policy.yaml", policy)
+    os.chmod(policy, 0o644)
+    env = [f"COUNTERSIGN_HOME={probe}", f"XDG_CONFIG_HOME={probe / 'config'}", f"HOME={probe}"]
+    socket = probe / "probe.sock"
+    out = subprocess.run(
+        ["setpriv", f"--reuid={deployment.service_user}", f"--regid={deployment.service_user}", "--clear-groups",
+         "--", "env", "-i", *env, str(deployment.bin / "countersign"), "serve", "--socket", str(socket),
+         "--socket-group", deployment.agent_group, "--policy", str(policy)],
+        capture_output=True, text=True, timeout=60, cwd=probe, stdin=subprocess.DEVNULL)
+    assert "cannot give it group" in out.stderr, out.stdout + out.stderr
+    assert out.returncode != 0, (
+        f"serve exited {out.returncode} after failing to set the socket's group:\n{out.stdout}{out.stderr}")
 
 
 # -- 1. the agent user's calls are decided and recorded through the socket
@@ -494,17 +543,32 @@ def test_four_agents_making_500_calls_each_at_once_lose_no_receipt(deployment):
     assert json.loads(out)["receipts"] == len(receipts)
 
 
-# -- countersign doctor, as the agent user
+# -- countersign doctor
 
-def test_doctor_as_the_agent_user_finds_the_signer(deployment):
+def doctor(deployment, user):
+    entry = pwd.getpwnam(user)
+    return deployment.as_user(user, [str(deployment.bin / "countersign"), "doctor", "--signer", deployment.address],
+                              env={"PATH": f"{deployment.bin}:/usr/bin:/bin", "HOME": entry.pw_dir,
+                                   "LANG": "C.UTF-8"})
+
+
+def test_doctor_as_the_agent_user_finds_the_signer_running_as_another_user(deployment):
     assert has_subcommand("doctor"), f"`countersign doctor` is missing from this binary ({BIN})"
     deployment.ensure_running()
-    entry = pwd.getpwnam(deployment.agent_user)
-    out = deployment.as_user(deployment.agent_user, [str(deployment.bin / "countersign"), "doctor"],
-                             env={"PATH": f"{deployment.bin}:/usr/bin:/bin", "HOME": entry.pw_dir,
-                                  "COUNTERSIGN_SIGNER": deployment.address})
+    out = doctor(deployment, deployment.agent_user)
+    print(f"\n--- countersign doctor as {deployment.agent_user}:\n{out.stdout}{out.stderr}")
     assert out.returncode == 0, out.stdout + out.stderr
     assert str(deployment.socket) in out.stdout, out.stdout
+    assert deployment.service_user in out.stdout, out.stdout
+
+
+def test_doctor_as_the_outsider_reports_a_signer_it_cannot_reach(deployment):
+    assert has_subcommand("doctor"), f"`countersign doctor` is missing from this binary ({BIN})"
+    deployment.ensure_running()
+    out = doctor(deployment, deployment.outsider_user)
+    print(f"\n--- countersign doctor as {deployment.outsider_user}:\n{out.stdout}{out.stderr}")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert str(deployment.socket) in out.stdout + out.stderr
 
 
 # -- 6. Claude Code's HTTP hooks over TCP
@@ -601,3 +665,32 @@ def test_claude_code_http_hooks_over_tcp_are_answered_in_claude_codes_schema(tcp
     assert (f"{session}:toolu_02BCDEFG", "deny") in decided, decided
     assert mine and all(r["caller"]["isolation"] == "remote" for r in mine), [r["caller"] for r in mine]
     assert all("uid" not in r["caller"] or r["caller"]["uid"] is None for r in mine), [r["caller"] for r in mine]
+
+
+# -- last: system uninstall, then --purge
+
+def test_system_uninstall_keeps_the_record_and_purge_removes_what_install_created(deployment):
+    if deployment.installed_with != "system install":
+        pytest.fail("`countersign system install`/`uninstall` is missing from this binary")
+    assert deployment.stop() in (0, None)
+    count = len(deployment.receipts())
+    assert count > 0
+    out = run_quiet(*deployment.system_command("uninstall"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not deployment.socket.parent.exists()
+    # The record outlives the service: ledger, key, policy and service user stay, and the ledger verifies.
+    for path in (deployment.ledger, deployment.state / "signing-key", deployment.config / "policy.yaml"):
+        assert path.is_file(), path
+    assert _exists(pwd.getpwnam, deployment.service_user)
+    code, report, err = deployment.verify()
+    assert code == 0 and json.loads(report)["receipts"] == count, report + err
+
+    out = run_quiet(*deployment.system_command("uninstall", "--purge"))
+    deployment.uninstalled = True
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not deployment.state.exists() and not deployment.config.exists()
+    assert not _exists(pwd.getpwnam, deployment.service_user)
+    assert not _exists(grp.getgrnam, deployment.service_user)
+    # What install did not create stays: the agent group (it existed before) and its members.
+    assert _exists(grp.getgrnam, deployment.agent_group)
+    assert deployment.agent_user in grp.getgrnam(deployment.agent_group).gr_mem
