@@ -66,11 +66,14 @@ let package = Package(
             name: "CountersignGate",
             dependencies: ["CountersignCore", "CountersignPolicy", "CountersignProvenance", "CountersignLedger"]
         ),
-        // The remote `web` approval channel: a countersign serve inbox over HTTP (FoundationNetworking), kept
-        // out of the Gate so that what does not need the network (the slim hook) does not load it.
+        // The network side of the Gate: the remote `web` approval channel (a countersign serve inbox) and
+        // `RemoteGate`, the signer service as a GateService for adapters started with --signer. Kept out of
+        // the Gate so that what does not need the network (the slim hook) does not load it.
         .target(
             name: "CountersignRemote",
-            dependencies: ["CountersignCore", "CountersignPolicy", "CountersignLedger", "CountersignGate"]
+            dependencies: [
+                "CountersignCore", "CountersignPolicy", "CountersignLedger", "CountersignGate", "CountersignSignerClient",
+            ]
         ),
         // The signer service's client for hooks: a Unix-socket/HTTP request and the hook forwarder. Only the
         // C library: the thin hook client links nothing else, so it starts in about a millisecond.

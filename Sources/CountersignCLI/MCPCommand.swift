@@ -5,6 +5,8 @@ import CountersignLedger
 import CountersignMCP
 import CountersignPolicy
 import CountersignProvenance
+import CountersignRemote
+import CountersignSignerClient
 import Foundation
 
 /// `countersign mcp …`: the MCP stdio proxy and its descriptor pins.
@@ -34,6 +36,12 @@ struct MCPProxyCommand: AsyncParsableCommand {
             Approvals (--approval): auto = the client's elicitation (input_required for 2026-07-28 \
             clients) when it declared the capability, else the terminal, else rejected. \
             See docs/mcp-proxy.md for the method table and every limit.
+
+            With --signer ADDR (or $COUNTERSIGN_SIGNER) the signer service decides and records every call, \
+            keeps the session's labels and the descriptor pins, and the proxy loads no policy, opens no ledger \
+            and holds no key. A second key then comes from the service's reviewers (its dashboard), never from \
+            the client, whose answer would pass through this proxy. If the service is down or late, calls are \
+            answered with a tool error naming the address.
 
             Example:
               countersign mcp proxy --policy examples/policies/mcp-proxy.yaml --name files -- python3 server.py
@@ -71,6 +79,10 @@ struct MCPProxyCommand: AsyncParsableCommand {
         name: .long,
         help: ArgumentHelp("Descriptor pins (default .countersign/mcp-pins.sqlite).", valueName: "path"))
     var pins: String?
+    @Option(
+        name: .long,
+        help: ArgumentHelp("The signer service that decides and records: unix:/PATH or http://HOST:PORT.", valueName: "addr"))
+    var signer: String?
     @Argument(parsing: .postTerminator, help: "The MCP server's command and arguments, after '--'.")
     var server: [String] = []
 
@@ -89,12 +101,35 @@ struct MCPProxyCommand: AsyncParsableCommand {
             throw ValidationError("--approval-timeout \(approvalTimeout): not a duration (e.g. 90s, 5m)")
         }
         guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
+        if let address = signerAddress {
+            do { _ = try SignerAddress.parse(address) } catch { throw ValidationError("--signer: \(error)") }
+            var embedded: [String] = []
+            if policy != nil { embedded.append("--policy") }
+            if ledger.ledger != nil { embedded.append("--ledger") }
+            if ledger.key != nil { embedded.append("--key") }
+            if pins != nil { embedded.append("--pins") }
+            if approvalServer.url != nil { embedded.append("--approval-server") }
+            if !embedded.isEmpty {
+                throw ValidationError(
+                    "\(embedded.joined(separator: ", ")) cannot be used with a signer (--signer or $COUNTERSIGN_SIGNER): "
+                        + "the service has its own policy, ledger, key, pins and reviewers")
+            }
+        }
         if approval == .web && approvalServer.url == nil {
             throw ValidationError("--approval web needs --approval-server URL (a countersign serve inbox)")
         }
     }
 
+    /// `--signer`, else `$COUNTERSIGN_SIGNER`.
+    var signerAddress: String? {
+        signer ?? ProcessInfo.processInfo.environment[SignerAddress.environmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     func run() async throws {
+        if let address = signerAddress {
+            try await runThroughSigner(try SignerAddress.parse(address))
+            return
+        }
         var status: Int32 = 0
         try await reportingErrorsAsync {
             let loaded = try Policy.load(path: policy ?? StateDirectory.path + "/policy.yaml")
@@ -114,6 +149,53 @@ struct MCPProxyCommand: AsyncParsableCommand {
             await writer.close()
         }
         if status != 0 { throw ExitCode(status) }
+    }
+}
+
+extension MCPProxyCommand {
+    /// The proxy as a client of the signer service: the same proxy, deciding and recording through it.
+    func runThroughSigner(_ address: SignerAddress) async throws {
+        var status: Int32 = 0
+        try await reportingErrorsAsync {
+            // Logs only (the record is the service's): beside the project's state, created if needed.
+            let directory = StateDirectory.path
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let proxyLog = directory + "/mcp-proxy.log"
+            let gate = RemoteGate(
+                address: address, defaultApprovalTimeout: DurationText.seconds(approvalTimeout)!,
+                token: ProcessInfo.processInfo.environment["COUNTERSIGN_TOKEN"],
+                report: { message in
+                    FileHandle.standardError.write(Data("countersign mcp proxy: \(message)\n".utf8))
+                })
+            var options = ProxyOptions(
+                serverCommand: server, maximumMessageBytes: maxMessageBytes,
+                downstreamTimeout: .milliseconds(Int64(DurationText.seconds(timeout)! * 1000)), approvalMode: approval,
+                approvalServer: nil, name: name)
+            options.secondKeyAtSigner = true
+            status = try await StdioProxy.run(
+                gate: gate, options: options, pins: RemotePins(gate: gate), allowEnvironment: allowEnv,
+                paths: .init(serverLog: directory + "/mcp-server.log", proxyLog: proxyLog))
+            await gate.flush()
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+}
+
+/// Descriptor pins kept by the signer service.
+struct RemotePins: DescriptorPinning {
+    let gate: RemoteGate
+
+    func check(server: String, kind: String, name: String, hash: String) throws -> DescriptorPins.Status {
+        let answer = try gate.checkPin(server: server, kind: kind, name: name, hash: hash)
+        switch answer["status"]?.stringValue {
+        case "first_seen": return .firstSeen
+        case "unchanged": return .unchanged
+        case "changed":
+            return .changed(
+                pinnedHash: answer["pinned_hash"]?.stringValue ?? "?", pinnedAt: answer["pinned_at"]?.stringValue ?? "?")
+        default: throw SignerError("the signer at \(gate.address) answered a pin check without a status")
+        }
     }
 }
 

@@ -242,6 +242,11 @@ struct VerifyCommand: ParsableCommand {
                     ? "none"
                     : report.signers.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(
                         separator: ", ")) + "; trust: \(report.trust)")
+        if !report.isolation.isEmpty {
+            lines.append(
+                "isolation: "
+                    + report.isolation.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", "))
+        }
         if let size = report.checkpointSize, report.kind != "bundle" {
             lines.append(
                 "checkpoint: checked against checkpoint \(size)\(report.anchorChecked ? " (given)" : " (beside the ledger)")"

@@ -3,6 +3,7 @@ import CountersignCore
 import CountersignGate
 import CountersignHooks
 import CountersignLedger
+import CountersignMCP
 import CountersignPolicy
 import CountersignProvenance
 import CountersignServer
@@ -122,6 +123,17 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.listenTCP = socket == nil || listen != nil
         configuration.socketPath = socket
         configuration.socketGroup = socketGroup
+        // Descriptor pins for MCP proxies that use this service (mcp proxy --signer), beside the ledger.
+        let pinPath = URL(fileURLWithPath: gate.ledgerPath).deletingLastPathComponent().path + "/mcp-pins.sqlite"
+        let pinStore = PinStoreOnce(path: pinPath)
+        configuration.pins = { server, kind, name, hash in
+            switch try pinStore.store().check(server: server, kind: kind, name: name, hash: hash) {
+            case .firstSeen: return ["status": "first_seen"]
+            case .unchanged: return ["status": "unchanged"]
+            case .changed(let pinnedHash, let pinnedAt):
+                return ["status": "changed", "pinned_hash": .string(pinnedHash), "pinned_at": .string(pinnedAt)]
+            }
+        }
         configuration.hooks = HookEndpoint(agents: HookDialect.allCases.map(\.rawValue)) { agent, payload in
             guard let dialect = HookDialect(rawValue: agent) else {
                 return .init(stdout: "", stderr: "unknown agent", exitCode: 2, httpBody: "{}")
@@ -130,5 +142,24 @@ struct ServeCommand: AsyncParsableCommand {
             return .init(stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode, httpBody: http)
         }
         return configuration
+    }
+}
+
+/// The pin store, opened on first use (a service that never sees an MCP proxy creates no file).
+final class PinStoreOnce: @unchecked Sendable {
+    // `opened` is guarded by `lock`.
+    private let lock = NSLock()
+    private var opened: DescriptorPins?
+    let path: String
+
+    init(path: String) { self.path = path }
+
+    func store() throws -> DescriptorPins {
+        try lock.withLock {
+            if let opened { return opened }
+            let store = try DescriptorPins(path: path)
+            opened = store
+            return store
+        }
     }
 }

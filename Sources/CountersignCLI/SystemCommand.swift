@@ -182,12 +182,10 @@ struct SystemSetup {
         }
         // The service gives the socket the agents' group: it must belong to it.
         try Self.run(["usermod", "-a", "-G", layout.agentGroup, layout.user])
-        guard let account = getpwnam(layout.user), let service = getgrnam(layout.group),
-            let agents = getgrnam(layout.agentGroup)
+        // getpwnam and getgrnam return static storage that the next call overwrites: copy each id at once.
+        guard let uid = getpwnam(layout.user)?.pointee.pw_uid, let gid = getgrnam(layout.group)?.pointee.gr_gid,
+            let agentGid = getgrnam(layout.agentGroup)?.pointee.gr_gid
         else { throw CLIError("the user \(layout.user) or its groups could not be read back") }
-        let uid = account.pointee.pw_uid
-        let gid = service.pointee.gr_gid
-        let agentGid = agents.pointee.gr_gid
 
         try directory(layout.stateDir, mode: 0o700, uid: uid, gid: gid, what: "state (key, ledger, sessions)")
         try directory(layout.stateDir + "/config", mode: 0o700, uid: uid, gid: gid, what: "the service's trust file")

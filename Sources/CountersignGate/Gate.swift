@@ -19,8 +19,11 @@ public struct GateDecision: Sendable {
     public let internalError: String?
     /// For decisions from `decideSubmitting`: when the decision receipt is committed.
     public var commit: CommitTicket? = nil
-    /// The committed decision receipt's id, once an adapter learned it from `commit`.
+    /// The committed decision receipt's id, once an adapter learned it from `commit` (or the signer
+    /// service reported it).
     public var receiptID: String? = nil
+    /// The signer service's id for this decision, which its outcome is reported against.
+    public var decisionID: String? = nil
 
     public init(
         envelope: ActionEnvelope, outcome: PolicyOutcome, finalDecision: FinalDecision, reason: String,
@@ -40,7 +43,7 @@ public struct GateDecision: Sendable {
 
     /// Whether the adapter may run the action.
     public var allowed: Bool {
-        finalDecision.allowsExecution && (receipt != nil || commit != nil) && internalError == nil
+        finalDecision.allowsExecution && (receipt != nil || commit != nil || receiptID != nil) && internalError == nil
     }
 }
 

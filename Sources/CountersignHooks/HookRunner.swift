@@ -133,7 +133,7 @@ public struct HookRunner: Sendable {
         case .after, .afterFailure:
             let envelope = try envelope(event, payload)
             let call = dialect.toolCall(event, payload)
-            let prior = try priorDecision(envelope)
+            let prior = try await priorDecision(envelope)
             let failed = dialect.stage(event) == .afterFailure
             var status = failed ? "error" : "executed"
             var approval: ApprovalRecord?
@@ -219,13 +219,13 @@ public struct HookRunner: Sendable {
     }
 
     /// The decision recorded for this tool use by its PreToolUse or PermissionRequest hook.
-    func priorDecision(_ envelope: ActionEnvelope) throws -> Receipt? {
+    func priorDecision(_ envelope: ActionEnvelope) async throws -> Receipt? {
         guard let trace = envelope.traceID else { return nil }
         var query = ReceiptQuery()
         query.traceID = trace
         query.kind = "decision"
         query.descending = true
-        return try gate.writer.store.query(query).first
+        return try await gate.receipts(query).first
     }
 
     /// One envelope per tool use; the before and after events of one call share its trace and hash.
@@ -236,7 +236,7 @@ public struct HookRunner: Sendable {
         let session = dialect.sessionID(payload)
         // Without a tool-use id (Gemini, Cursor), the call's input identifies it: before and after agree. The
         // hash is keyed (the signer's derived key): a plain one of the raw input would confirm a guessed secret.
-        let keyed = gate.writer.sealer.redactor.protectedHash(
+        let keyed = gate.keyedHash(
             .object(["tool": .string(call.tool), "input": .object(call.input)]))
         let useID = call.useID ?? String(keyed.split(separator: ":").last ?? "").prefix(16).description
         var metadata: [String: JSONValue] = [:]

@@ -121,7 +121,8 @@ public final class CommitTicket: @unchecked Sendable {
 
     public init() {}
 
-    func finish(_ outcome: Result<[Receipt], any Error>) {
+    /// Completes the ticket (the writer does; so does a remote recorder once the service answered).
+    public func finish(_ outcome: Result<[Receipt], any Error>) {
         let calls = lock.withLock {
             result = outcome
             defer { callbacks.removeAll() }

@@ -14,6 +14,8 @@ struct ReceiptScanner {
         var signature: String?
         var signer: String?
         var signerPublicKey: String?
+        /// The top-level `caller.isolation` (receipts written before callers were recorded have none).
+        var isolation: String?
         /// Checkpoints carry `pruned`; those are parsed fully.
         var hasPruned = false
         /// Other top-level string-or-null members (the SQLite index columns), by name.
@@ -66,6 +68,13 @@ struct ReceiptScanner {
                     let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
                     guard let policy = try? JSONValue.parse(text) else { return nil }
                     fields.others["rule_id"] = .some(policy["rule_id"]?.stringValue)
+                case "caller":
+                    // Small: uid, gid, pid and isolation. Read at the top level only (an action's arguments
+                    // can hold an object named "caller" too).
+                    let start = i
+                    guard skipValue() else { return nil }
+                    let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+                    fields.isolation = (try? JSONValue.parse(text))?["isolation"]?.stringValue
                 case "kind":
                     fields.kind = plainString()
                     fields.others["kind"] = fields.kind

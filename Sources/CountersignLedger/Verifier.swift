@@ -66,6 +66,9 @@ public struct VerificationReport: Sendable {
     public var lastSeq: Int64?
     public var headHash = Receipt.genesis
     public var signers: [String: Int] = [:]
+    /// How far each receipt's caller was from the signer (`same-user`, `separate-user`, `remote`), as the
+    /// writer measured it; `unrecorded` for receipts from before callers were recorded.
+    public var isolation: [String: Int] = [:]
     public var trust = "unpinned"
     public var pruned: [(from: Int64, to: Int64, count: Int64, checkpointSeq: Int64)] = []
     public var failures: [Failure] = []
@@ -109,6 +112,7 @@ public struct VerificationReport: Sendable {
             "first_seq": firstSeq.map(JSONValue.int) ?? .null, "last_seq": lastSeq.map(JSONValue.int) ?? .null,
             "head_hash": .string(headHash), "trust": .string(trust),
             "signers": .object(signers.mapValues { .int(Int64($0)) }),
+            "isolation": .object(isolation.mapValues { .int(Int64($0)) }),
             "pruned": .array(
                 pruned.map {
                     .object([
@@ -237,6 +241,7 @@ public struct ChainVerifier {
         if f.kind == "event", text.contains("\"key_rotated\""), let receipt = try? Receipt.parse(text) {
             followRotation(receipt, signer: signer)
         }
+        report.isolation[f.isolation ?? "unrecorded", default: 0] += 1
         checkSigner(
             position: position, seq: seq, id: f.id ?? "", signer: signer, keyHex: keyHex, signature: signature,
             hash: hash)
@@ -364,6 +369,7 @@ public struct ChainVerifier {
             fail(record.position, receipt, "no signer public key")
         }
         report.signers[signer, default: 0] += 1
+        report.isolation[receipt.body["caller"]?["isolation"]?.stringValue ?? "unrecorded", default: 0] += 1
         if receipt.kind == "event", receipt.status == "key_rotated" { followRotation(receipt, signer: signer) }
         if receipt.kind == "checkpoint", let pruned = receipt.body["pruned"],
             case .int(let from)? = pruned["from_seq"], case .int(let to)? = pruned["to_seq"],

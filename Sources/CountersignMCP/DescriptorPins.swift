@@ -4,7 +4,12 @@ import GRDB
 
 /// The hash of each tool, resource and prompt descriptor as first seen, per server identity, in the
 /// embedded store — so a description swapped later (a "rug pull") is caught even across proxy runs.
-public final class DescriptorPins: @unchecked Sendable {
+/// Who keeps the descriptor pins: the proxy's own store (embedded) or the signer service (`--signer`).
+public protocol DescriptorPinning: Sendable {
+    func check(server: String, kind: String, name: String, hash: String) throws -> DescriptorPins.Status
+}
+
+public final class DescriptorPins: DescriptorPinning, @unchecked Sendable {
     // DatabaseQueue serialises access; the class holds only immutable references.
     let queue: DatabaseQueue
 

@@ -31,6 +31,10 @@ public struct ProxyOptions: Sendable {
     public var approvalServer: (any ApprovalProvider)?
     /// The server's name as the operator configured it (`--name`); nil: the command's basename.
     public var name: String?
+    /// With a signer service (`--signer`): a second key comes from the service's own reviewers only. The
+    /// client's elicitation answer would reach the service through this proxy, which runs as the agent's
+    /// user, so it is not asked.
+    public var secondKeyAtSigner = false
 
     /// The actor of every envelope from this server.
     public var serverName: String {

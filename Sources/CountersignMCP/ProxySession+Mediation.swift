@@ -75,13 +75,13 @@ extension ProxySession {
         Task {
             let decision: GateDecision
             switch route {
-            case .providers(let providers): decision = await gate.decide(envelope, providers: providers)
-            case .inputRequired: decision = await gate.decideDeferringAsk(envelope)
+            case .providers(let providers): decision = await gate.decide(envelope, mode: .secondKey(providers))
+            case .inputRequired: decision = await gate.decide(envelope, mode: .deferAsk)
             }
             self.loop.execute {
                 self.mediating -= 1
                 if case .inputRequired = route, decision.outcome.decision == .ask, decision.internalError == nil,
-                    decision.receipt != nil
+                    decision.receipt != nil || decision.receiptID != nil
                 {
                     self.askThroughResult(id: id, decision: decision, binding: binding)
                 } else {
@@ -100,6 +100,7 @@ extension ProxySession {
     /// Where the second key comes from: votes a retry already carries, a grant from a server's own round
     /// trip, the client's `input_required` round trip, or the configured channels.
     func secondKeyRoute(binding: String, retryState: String?, retryAnswer: JSONValue?) -> SecondKeyRoute {
+        if options.secondKeyAtSigner { return .providers([]) }
         if let retryState {
             let vote: ApprovalRecord
             switch approvalState.redeem(retryState, actionHash: binding) {

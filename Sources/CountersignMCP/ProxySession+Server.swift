@@ -199,7 +199,7 @@ extension ProxySession {
         let gate = self.gate
         mediating += 1
         Task {
-            let decision = await gate.decide(envelope, providers: [])
+            let decision = await gate.decide(envelope, mode: .secondKey([]))
             self.loop.execute {
                 self.mediating -= 1
                 guard decision.allowed else {

@@ -14,9 +14,9 @@ import NIOCore
 public final class ProxySession: @unchecked Sendable {
     // All mutable state is confined to `loop`: every entry point runs on it.
     public let loop: any EventLoop
-    let gate: Gate
+    let gate: any GateService
     let options: ProxyOptions
-    let pins: DescriptorPins?
+    let pins: (any DescriptorPinning)?
     let outlet: any ProxyOutlet
     let runID: String
     let approvalState = ApprovalState()
@@ -65,7 +65,10 @@ public final class ProxySession: @unchecked Sendable {
         let deadline: ContinuousClock.Instant
     }
 
-    public init(gate: Gate, options: ProxyOptions, pins: DescriptorPins?, outlet: any ProxyOutlet, loop: any EventLoop)
+    public init(
+        gate: any GateService, options: ProxyOptions, pins: (any DescriptorPinning)?, outlet: any ProxyOutlet,
+        loop: any EventLoop
+    )
     {
         self.loop = loop
         self.gate = gate
@@ -312,7 +315,7 @@ public final class ProxySession: @unchecked Sendable {
     func fail(id: JSONValue, request: Pending, status: String, error: JSONRPCError) {
         if case .mediated(let decision) = request.kind {
             do {
-                _ = try gate.submitOutcome(of: decision, status: status, error: error.message)
+                _ = try gate.submitOutcome(of: decision, status: status, result: nil, error: error.message)
             } catch {
                 outlet.log("could not record the outcome of \(request.method): \(error)")
             }

@@ -25,7 +25,8 @@ public enum StdioProxy {
     /// Runs until the client closes its side (then the server gets EOF, a grace period, and a signal) or
     /// the server exits. Returns the server's exit status.
     public static func run(
-        gate: Gate, options: ProxyOptions, pins: DescriptorPins?, allowEnvironment: [String], paths: Paths,
+        gate: any GateService, options: ProxyOptions, pins: (any DescriptorPinning)?, allowEnvironment: [String],
+        paths: Paths,
         clientInput: Int32 = 0, clientOutput: Int32 = 1
     ) async throws -> Int32 {
         let log = ProxyLog(path: paths.proxyLog)
@@ -87,7 +88,7 @@ public enum StdioProxy {
             log.write("server output closed")
         }
         sweeper.cancel()
-        await gate.writer.flush()  // every submitted receipt is committed before the proxy exits
+        await gate.flush()  // every submitted receipt is committed before the proxy exits
         if let last = try? await loop.submit({ outlet.lastClientWrite }).get() { try? await last.get() }
         try? await client.close()
         try? await server.close()

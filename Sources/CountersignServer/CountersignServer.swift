@@ -22,6 +22,8 @@ public struct CountersignServer: Sendable {
         public var socketGroup: String?
         /// Answers `POST /v1/hooks/<agent>` (the CLI wires the hook layer in; nil: 404).
         public var hooks: HookEndpoint?
+        /// Checks MCP descriptor pins for proxies using the service (the CLI wires the pin store in).
+        public var pins: PinCheck?
 
         public init(host: String, port: Int, reviewers: ReviewerDirectory, apiToken: String?) {
             self.host = host
@@ -33,6 +35,9 @@ public struct CountersignServer: Sendable {
         public var isLoopback: Bool { ["127.0.0.1", "localhost", "::1"].contains(host) || host.hasPrefix("127.") }
     }
 
+    /// (server, kind, name, hash) → `{"status": "first_seen"|"unchanged"|"changed", "pinned_hash", "pinned_at"}`.
+    public typealias PinCheck = @Sendable (String, String, String, String) throws -> JSONValue
+
     public struct SetupError: Error, CustomStringConvertible {
         public let description: String
     }
@@ -42,6 +47,8 @@ public struct CountersignServer: Sendable {
     let configuration: Configuration
     /// One set for both listeners: a reviewer's CSRF token is the same whichever way they came in.
     let credentials: Credentials
+    /// Set when the socket could not be given its permissions (the server then stops and `run` throws).
+    let socketFailure = FailureBox()
 
     public init(gate: Gate, configuration: Configuration) throws {
         if !configuration.isLoopback && (configuration.apiToken == nil || configuration.reviewers.reviewers.isEmpty) {
@@ -85,7 +92,8 @@ public struct CountersignServer: Sendable {
             router.middlewares.add(RemoteCallerMiddleware())
         }
         Routes(
-            service: service, credentials: credentials, metrics: metrics, logger: logger, hooks: configuration.hooks
+            service: service, credentials: credentials, metrics: metrics, logger: logger, hooks: configuration.hooks,
+            pins: configuration.pins
         ).register(on: router)
         return router
     }
@@ -119,6 +127,7 @@ public struct CountersignServer: Sendable {
         if let path = configuration.socketPath {
             let socket = try UnixSocketFile(path: path, group: configuration.socketGroup)
             try socket.prepare()
+            let failure = self.socketFailure
             let app = Application(
                 router: router(unixSocket: true, logger: logger),
                 configuration: .init(address: .unixDomainSocket(path: path), serverName: "countersign"),
@@ -127,8 +136,9 @@ public struct CountersignServer: Sendable {
                         try socket.restrict()
                         socketReady(path)
                     } catch {
-                        // Never serve a socket whose permissions are not the ones asked for.
+                        // Never serve a socket whose permissions are not the ones asked for: stop, and fail.
                         logger.critical("\(error)")
+                        failure.set("\(error)")
                         kill(getpid(), SIGTERM)
                     }
                 },
@@ -148,6 +158,7 @@ public struct CountersignServer: Sendable {
             logger.warning("shutdown", metadata: ["error": .string("\(error)")])
         }
         await service.drain(limit: .seconds(1))
+        if let reason = socketFailure.value { throw SetupError(description: reason) }
     }
 
     /// Asks the kernel for a free port on `host`.
@@ -180,4 +191,14 @@ struct AskCloser: Service {
         try? await gracefulShutdown()
         await service.abandonOpenAsks(limit: limit)
     }
+}
+
+/// A failure reported from a callback, read once the server stopped.
+final class FailureBox: @unchecked Sendable {
+    // `reason` is guarded by `lock`.
+    private let lock = NSLock()
+    private var reason: String?
+
+    func set(_ text: String) { lock.withLock { reason = reason ?? text } }
+    var value: String? { lock.withLock { reason } }
 }

@@ -39,15 +39,23 @@ public final class DecisionService: @unchecked Sendable {
     /// most `wait` seconds with whatever is known. Before a pending answer, the ask's `pending` receipt is
     /// committed and its inbox entry exists, so a reviewer can vote on it at once. `requester` is who made
     /// the request (by its token): they cannot approve it.
-    public func decide(_ action: ActionEnvelope, wait: Double, requester: Requester = .unauthenticated) async
-        -> Record
-    {
+    public func decide(
+        _ action: ActionEnvelope, wait: Double, requester: Requester = .unauthenticated, deferAsk: Bool = false
+    ) async -> Record {
         let started = ContinuousClock.now
         let id = Self.newID()
         // Without a trace id of its own, the decision id ties the decision, its votes and its outcome together.
         var traced = action
         if traced.traceID == nil { traced.traceID = id }
         let envelope = traced
+        if deferAsk {
+            // The caller's client asks its human (an MCP client's input_required round): recorded as a pending ask.
+            let decision = await gate.decideDeferringAsk(envelope)
+            let record = Record(id: id, envelope: envelope, decision: decision)
+            store(record)
+            metrics.decided(decision, surface: envelope.surface, since: started)
+            return record
+        }
         if let decision = await gate.decideCommitting(envelope) {
             // Fail closed: an allow the ledger could not record comes back as a deny (internalError set).
             let record = Record(id: id, envelope: envelope, decision: decision)
@@ -212,6 +220,6 @@ public final class DecisionService: @unchecked Sendable {
     /// Abandons what still waits for a second key (`abandonOpenAsks`), then waits for the ledger.
     public func drain(limit: Duration) async {
         await abandonOpenAsks(limit: limit)
-        await gate.writer.flush()
+        await gate.flush()
     }
 }

@@ -14,6 +14,7 @@ struct Routes {
     let metrics: ServerMetrics
     let logger: Logger
     let hooks: HookEndpoint?
+    let pins: CountersignServer.PinCheck?
 
     func register(on router: Router<ServerContext>) {
         router.get("/healthz") { _, _ in json(["ok": true]) }
@@ -30,13 +31,15 @@ struct Routes {
         router.post("/v1/decide") { request, context in try await decide(request, context) }
         router.get("/v1/decisions/:id") { request, context in try await waitFor(request, context) }
         router.post("/v1/outcome") { request, context in try await outcome(request, context) }
+        router.post("/v1/events") { request, context in try await event(request, context) }
+        router.post("/v1/pins/check") { request, context in try await pin(request, context) }
         router.post("/v1/hooks/:agent") { request, context in
             try credentials.requireAgent(request, context)
             guard let hooks else { throw APIError(.notFound, "this server was started without hook answering") }
             return try await hooks.respond(agent: context.parameters.get("agent") ?? "", request: request)
         }
-        router.get("/v1/receipts") { request, context in try receipts(request, context) }
-        router.get("/v1/verify") { request, context in try verify(request, context) }
+        router.get("/v1/receipts") { request, context in try await receipts(request, context) }
+        router.get("/v1/verify") { request, context in try await verify(request, context) }
 
         router.post("/v1/session") { request, _ in
             let reviewer = try credentials.reviewer(request)
@@ -62,7 +65,13 @@ struct Routes {
             throw APIError(.badRequest, "action: \(error)")
         }
         let wait = try seconds(body["wait"], default: 0, field: "wait")
-        let record = await service.decide(envelope, wait: wait, requester: requester)
+        let deferAsk: Bool
+        switch body["mode"] {
+        case nil, .null?, .string("second_key")?: deferAsk = false
+        case .string("defer_ask")?: deferAsk = true
+        default: throw APIError(.badRequest, "\"mode\" must be \"second_key\" (the default) or \"defer_ask\"")
+        }
+        let record = await service.decide(envelope, wait: wait, requester: requester, deferAsk: deferAsk)
         // Structured, and never the arguments: they can carry secrets.
         logger.info(
             "decide",
@@ -91,7 +100,7 @@ struct Routes {
             throw APIError(.badRequest, "\"decision_id\" is required")
         }
         let status = body["status"]?.stringValue ?? "executed"
-        let allowed: Set<String> = ["executed", "error", "tool_error", "timeout"]
+        let allowed: Set<String> = ["executed", "error", "tool_error", "timeout", "protocol_error", "cancelled"]
         guard allowed.contains(status) else {
             throw APIError(.badRequest, "\"status\" must be one of \(allowed.sorted().joined(separator: ", "))")
         }
@@ -113,7 +122,44 @@ struct Routes {
         }
     }
 
-    func receipts(_ request: Request, _ context: ServerContext) throws -> Response {
+    /// An adapter's observation that is not an action (an MCP session's identity, descriptors pinned or
+    /// changed), recorded as an event receipt under the caller's measured identity.
+    func event(_ request: Request, _ context: ServerContext) async throws -> Response {
+        try credentials.requireAgent(request, context)
+        let body = try await jsonBody(request, context)
+        guard let status = body["status"]?.stringValue, (1...64).contains(status.count),
+            status.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == "_") })
+        else { throw APIError(.badRequest, "\"status\" must be 1-64 characters of a-z, 0-9, - and _") }
+        guard case .object(let fields)? = body["fields"] else {
+            throw APIError(.badRequest, "\"fields\" must be an object")
+        }
+        if let session = body["session_id"], session.stringValue == nil, !session.isNull {
+            throw APIError(.badRequest, "\"session_id\" must be a string")
+        }
+        let ticket = service.gate.submitEvent(
+            sessionID: body["session_id"]?.stringValue, status: status, fields: fields)
+        let receipts: [Receipt] = try await withCheckedThrowingContinuation { continuation in
+            ticket.whenFinished { continuation.resume(with: $0) }
+        }
+        return json(["receipt": receipts.last.map { .string($0.id) } ?? .null])
+    }
+
+    /// Descriptor pins kept by the service for proxies that use it (`mcp proxy --signer`).
+    func pin(_ request: Request, _ context: ServerContext) async throws -> Response {
+        try credentials.requireAgent(request, context)
+        guard let pins else { throw APIError(.notFound, "this server keeps no descriptor pins") }
+        let body = try await jsonBody(request, context)
+        var values: [String] = []
+        for field in ["server", "kind", "name", "hash"] {
+            guard let value = body[field]?.stringValue, !value.isEmpty, value.utf8.count <= 4096 else {
+                throw APIError(.badRequest, "\"\(field)\" must be a non-empty string (at most 4096 bytes)")
+            }
+            values.append(value)
+        }
+        return json(try pins(values[0], values[1], values[2], values[3]))
+    }
+
+    func receipts(_ request: Request, _ context: ServerContext) async throws -> Response {
         try credentials.requireAgent(request, context)
         let parameters = request.uri.queryParameters
         func value(_ key: String) -> String? { parameters[Substring(key)].map(String.init) }
@@ -128,30 +174,27 @@ struct Routes {
         let limit = value("limit").flatMap(Int.init) ?? 100
         guard (1...1000).contains(limit) else { throw APIError(.badRequest, "limit must be 1…1000") }
         query.limit = limit
-        let found = try service.gate.writer.store.query(query)
+        let found = try await service.gate.receipts(query)
         return json(["receipts": .array(found.map { .object($0.body) })])
     }
 
-    func verify(_ request: Request, _ context: ServerContext) throws -> Response {
+    func verify(_ request: Request, _ context: ServerContext) async throws -> Response {
         try credentials.requireAgent(request, context)
         // The same checks and trust as `countersign verify`: the keys pinned in the trust file of the user
         // the server runs as, and the checkpoint its writer keeps beside the ledger. Never "verified" on
         // the strength of the receipts' own keys.
-        // Checkpoint what is committed first: the writer otherwise does it within a second.
-        _ = try? service.gate.writer.checkpointer?.checkpointNow()
-        let report = try service.gate.writer.store.verifyLedger(trust: try UserTrust.load(), allowEmpty: true)
-        return json(report.json)
+        // What is committed is checkpointed first: the writer otherwise does it within a second.
+        return json(try await service.gate.verify())
     }
 
     func ready() throws -> Response {
         do {
-            _ = try service.gate.writer.store.count()
+            try service.gate.ledgerIsReadable()
             // What `countersign doctor` reports: where the record lives and whose it is.
             return json([
                 "ready": true, "policy": .string(service.gate.policy.path),
-                "ledger": .string(
-                    URL(fileURLWithPath: service.gate.writer.store.path).standardizedFileURL.path),
-                "service_uid": .int(Int64(getuid())), "key_id": .string(service.gate.writer.sealer.key.keyID),
+                "ledger": .string(service.gate.ledgerPath), "service_uid": .int(Int64(getuid())),
+                "key_id": .string(service.gate.signerKeyID),
             ])
         } catch {
             throw APIError(.serviceUnavailable, "the ledger cannot be read")
@@ -270,7 +313,11 @@ struct Routes {
             "decision_id": .string(record.id),
             "status": decision.allowed ? "allowed" : "denied",
             "decision": .string(decision.finalDecision.rawValue),
+            "policy_decision": .string(decision.outcome.decision.rawValue),
             "rule": .string(decision.outcome.ruleID), "reason": .string(decision.reason),
+            "policy_reason": .string(decision.outcome.reason),
+            "session_labels": .array(decision.sessionLabels.map(JSONValue.string)),
+            "error": decision.internalError.map(JSONValue.string) ?? .null,
             "receipt": (decision.receipt?.id ?? decision.receiptID).map(JSONValue.string) ?? .null,
             "action_hash": .string(record.envelope.actionHash),
             "argument_labels": .array(decision.argumentLabels.map(JSONValue.string)),
@@ -287,7 +334,7 @@ struct Routes {
     func approvalJSON(_ entry: ApprovalInbox.Entry, for reviewer: ReviewerDirectory.Reviewer) -> JSONValue {
         let request = entry.request
         let formatter = ISO8601DateFormatter()
-        let redactor = service.gate.writer.sealer.redactor
+        let redactor = service.gate.previewRedactor
         return [
             "id": .string(entry.id), "state": .string(entry.state.rawValue),
             "created": .string(formatter.string(from: entry.created)),

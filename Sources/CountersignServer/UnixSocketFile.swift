@@ -23,7 +23,14 @@ struct UnixSocketFile: Sendable {
                 throw CountersignServer.SetupError(
                     description: "--socket-group \(group): no such group (create it with groupadd, or omit the option)")
             }
-            gid = entry.pointee.gr_gid
+            let gid = entry.pointee.gr_gid
+            // Only a member (or root) may give a file this group: say so now, not after binding.
+            if geteuid() != 0 && getegid() != gid && !Self.supplementaryGroups().contains(gid) {
+                throw CountersignServer.SetupError(
+                    description: "--socket-group \(group): this process (uid \(getuid())) is not a member of the group, "
+                        + "so it cannot give the socket that group (usermod -aG \(group) USER, then log in again)")
+            }
+            self.gid = gid
         } else {
             gid = nil
         }
@@ -60,6 +67,14 @@ struct UnixSocketFile: Sendable {
             throw CountersignServer.SetupError(
                 description: "--socket \(path): cannot set mode 0660: \(String(cString: strerror(errno)))")
         }
+    }
+
+    static func supplementaryGroups() -> [gid_t] {
+        let count = getgroups(0, nil)
+        guard count > 0 else { return [] }
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        let found = getgroups(count, &groups)
+        return found > 0 ? Array(groups.prefix(Int(found))) : []
     }
 
     /// Whether something accepts connections at `path`.
