@@ -33,10 +33,17 @@ struct DoctorCommand: ParsableCommand {
         try reportingErrors {
             var doctor = Doctor()
             let hooks = doctor.hooks()
-            let address = signer ?? ProcessInfo.processInfo.environment[SignerAddress.environmentVariable]
+            let address =
+                signer ?? ProcessInfo.processInfo.environment[SignerAddress.environmentVariable]
                 .flatMap { $0.isEmpty ? nil : $0 } ?? hooks.compactMap(\.signer).first
             if let address {
-                doctor.service(address, source: signer != nil ? "--signer" : hooks.contains { $0.signer == address } && ProcessInfo.processInfo.environment[SignerAddress.environmentVariable] == nil ? "the installed hooks" : "$COUNTERSIGN_SIGNER")
+                doctor.service(
+                    address,
+                    source: signer != nil
+                        ? "--signer"
+                        : hooks.contains { $0.signer == address }
+                            && ProcessInfo.processInfo.environment[SignerAddress.environmentVariable] == nil
+                            ? "the installed hooks" : "$COUNTERSIGN_SIGNER")
             }
             if address == nil || ledger != nil || FileManager.default.fileExists(atPath: StateDirectory.path) {
                 doctor.embedded(ledger: ledger ?? StateDirectory.defaultLedger)
@@ -86,7 +93,9 @@ struct Doctor {
                 found.append(hook)
                 var line = "\(dialect.rawValue) (\(scope.rawValue), \(installer.settingsPath)): \(hook.kind)"
                 if dialect == .claudeCode {
-                    line += hook.failClosed ? "; fails closed (onFailure: block)" : "; NOT fail-closed (no onFailure: block)"
+                    line +=
+                        hook.failClosed
+                        ? "; fails closed (onFailure: block)" : "; NOT fail-closed (no onFailure: block)"
                 }
                 body.append(line)
             }
@@ -146,34 +155,44 @@ struct Doctor {
         }
         guard response.status == 200, case .object(let ready)? = try? JSONValue.parse(Data(response.body)) else {
             broken = true
-            body.append("PROBLEM: /readyz answered HTTP \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))")
+            body.append(
+                "PROBLEM: /readyz answered HTTP \(response.status): \(String(decoding: response.body.prefix(300), as: UTF8.self))"
+            )
             return
         }
-        body.append("answers: ready; policy \(ready["policy"]?.stringValue ?? "?"), key \(ready["key_id"]?.stringValue ?? "?")")
+        body.append(
+            "answers: ready; policy \(ready["policy"]?.stringValue ?? "?"), key \(ready["key_id"]?.stringValue ?? "?")")
         if case .http = address {
             body.append(
-                "over HTTP the service cannot tell who calls: receipts say isolation \"remote\"; a Unix socket measures the caller's uid")
+                "over HTTP the service cannot tell who calls: receipts say isolation \"remote\"; a Unix socket measures the caller's uid"
+            )
         }
         if let number = ready["service_uid"]?.numberValue {
             let serviceUID = Int64(number)
             let owner = Self.userName(uid_t(serviceUID))
             if serviceUID == Int64(uid) {
                 body.append(
-                    "the service runs as you (\(owner)): receipts say \"same-user\" — an agent running as you could stop it and rewrite its files")
+                    "the service runs as you (\(owner)): receipts say \"same-user\" — an agent running as you could stop it and rewrite its files"
+                )
             } else {
                 body.append(
-                    "the service runs as \(owner) (uid \(serviceUID)); you are \(Self.userName(uid)) (uid \(uid)): receipts say \"separate-user\"")
+                    "the service runs as \(owner) (uid \(serviceUID)); you are \(Self.userName(uid)) (uid \(uid)): receipts say \"separate-user\""
+                )
             }
         }
         if let ledger = ready["ledger"]?.stringValue {
-            body.append(access(ledger, W_OK) == 0
-                ? "ledger \(ledger): YOU CAN WRITE IT — so could an agent running as you"
-                : "ledger \(ledger): you cannot write it")
+            body.append(
+                access(ledger, W_OK) == 0
+                    ? "ledger \(ledger): YOU CAN WRITE IT — so could an agent running as you"
+                    : "ledger \(ledger): you cannot write it")
             let key = (ledger as NSString).deletingLastPathComponent + "/signing-key"
-            if FileManager.default.fileExists(atPath: key) || access((key as NSString).deletingLastPathComponent, X_OK) == 0 {
-                body.append(access(key, R_OK) == 0
-                    ? "key \(key): YOU CAN READ IT — so could an agent running as you, and sign anything"
-                    : "key \(key): you cannot read it")
+            if FileManager.default.fileExists(atPath: key)
+                || access((key as NSString).deletingLastPathComponent, X_OK) == 0
+            {
+                body.append(
+                    access(key, R_OK) == 0
+                        ? "key \(key): YOU CAN READ IT — so could an agent running as you, and sign anything"
+                        : "key \(key): you cannot read it")
             }
         }
     }

@@ -81,7 +81,8 @@ struct MCPProxyCommand: AsyncParsableCommand {
     var pins: String?
     @Option(
         name: .long,
-        help: ArgumentHelp("The signer service that decides and records: unix:/PATH or http://HOST:PORT.", valueName: "addr"))
+        help: ArgumentHelp(
+            "The signer service that decides and records: unix:/PATH or http://HOST:PORT.", valueName: "addr"))
     var signer: String?
     @Argument(parsing: .postTerminator, help: "The MCP server's command and arguments, after '--'.")
     var server: [String] = []
@@ -122,7 +123,8 @@ struct MCPProxyCommand: AsyncParsableCommand {
 
     /// `--signer`, else `$COUNTERSIGN_SIGNER`.
     var signerAddress: String? {
-        signer ?? ProcessInfo.processInfo.environment[SignerAddress.environmentVariable].flatMap { $0.isEmpty ? nil : $0 }
+        signer
+            ?? ProcessInfo.processInfo.environment[SignerAddress.environmentVariable].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     func run() async throws {
@@ -193,7 +195,8 @@ struct RemotePins: DescriptorPinning {
         case "unchanged": return .unchanged
         case "changed":
             return .changed(
-                pinnedHash: answer["pinned_hash"]?.stringValue ?? "?", pinnedAt: answer["pinned_at"]?.stringValue ?? "?")
+                pinnedHash: answer["pinned_hash"]?.stringValue ?? "?", pinnedAt: answer["pinned_at"]?.stringValue ?? "?"
+            )
         default: throw SignerError("the signer at \(gate.address) answered a pin check without a status")
         }
     }

@@ -245,7 +245,8 @@ struct VerifyCommand: ParsableCommand {
         if !report.isolation.isEmpty {
             lines.append(
                 "isolation: "
-                    + report.isolation.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(separator: ", "))
+                    + report.isolation.sorted { $0.key < $1.key }.map { "\($0.key) (\($0.value))" }.joined(
+                        separator: ", "))
         }
         if let size = report.checkpointSize, report.kind != "bundle" {
             lines.append(

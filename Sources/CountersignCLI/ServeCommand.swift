@@ -92,7 +92,8 @@ struct ServeCommand: AsyncParsableCommand {
             let gate = Gate(policy: loaded, writer: writer, sessions: store)
             let server = try CountersignServer(
                 gate: gate,
-                configuration: configuration(host: host, port: port, directory: directory, apiToken: apiToken, gate: gate))
+                configuration: configuration(
+                    host: host, port: port, directory: directory, apiToken: apiToken, gate: gate))
             guard let level = Logger.Level(rawValue: logLevel) else {
                 throw CLIError("--log-level \(logLevel): trace, debug, info, notice, warning, error or critical")
             }

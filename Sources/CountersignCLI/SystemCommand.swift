@@ -147,12 +147,14 @@ struct SystemSetup {
             }
         #else
             throw CLIError(
-                "\(command) is for Linux; on macOS use deploy/launchd/dev.countersign.signer.plist (docs/deployment.md)")
+                "\(command) is for Linux; on macOS use deploy/launchd/dev.countersign.signer.plist (docs/deployment.md)"
+            )
         #endif
     }
 
     static func currentBinary() throws -> String {
-        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let path =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: path).standardizedFileURL.path
     }
@@ -174,7 +176,8 @@ struct SystemSetup {
         if getpwnam(layout.user) == nil {
             try Self.run([
                 "useradd", "--system", "--gid", layout.group, "--home-dir", layout.stateDir, "--no-create-home",
-                "--shell", FileManager.default.fileExists(atPath: "/usr/sbin/nologin") ? "/usr/sbin/nologin" : "/bin/false",
+                "--shell",
+                FileManager.default.fileExists(atPath: "/usr/sbin/nologin") ? "/usr/sbin/nologin" : "/bin/false",
                 layout.user,
             ])
             created["user"] = .string(layout.user)
@@ -192,7 +195,8 @@ struct SystemSetup {
         try directory(layout.configDir, mode: 0o750, uid: 0, gid: gid, what: "configuration (root-owned)")
         try directory(layout.socketDir, mode: 0o750, uid: uid, gid: agentGid, what: "the socket")
         if !FileManager.default.fileExists(atPath: layout.policy) {
-            let text = try policySource.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? InstallCommand.starterPolicy
+            let text =
+                try policySource.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? InstallCommand.starterPolicy
             try text.write(toFile: layout.policy, atomically: true, encoding: .utf8)
             chown(layout.policy, 0, gid)
             chmod(layout.policy, 0o640)

@@ -68,8 +68,7 @@ public final class ProxySession: @unchecked Sendable {
     public init(
         gate: any GateService, options: ProxyOptions, pins: (any DescriptorPinning)?, outlet: any ProxyOutlet,
         loop: any EventLoop
-    )
-    {
+    ) {
         self.loop = loop
         self.gate = gate
         self.options = options

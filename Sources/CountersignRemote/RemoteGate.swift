@@ -137,7 +137,10 @@ public final class RemoteGate: GateService, @unchecked Sendable {
     public func submitEvent(sessionID: String?, status: String, fields: [String: JSONValue]) -> CommitTicket {
         submit(
             "/v1/events",
-            ["session_id": sessionID.map(JSONValue.string) ?? .null, "status": .string(status), "fields": .object(fields)],
+            [
+                "session_id": sessionID.map(JSONValue.string) ?? .null, "status": .string(status),
+                "fields": .object(fields),
+            ],
             what: "a \(status) event")
     }
 

@@ -15,7 +15,8 @@ struct UnixSocketFile: Sendable {
 
     init(path: String, group: String?) throws {
         guard path.hasPrefix("/") || path.hasPrefix(".") || !path.contains("://") else {
-            throw CountersignServer.SetupError(description: "--socket \(path): a file path, e.g. /run/countersign/countersign.sock")
+            throw CountersignServer.SetupError(
+                description: "--socket \(path): a file path, e.g. /run/countersign/countersign.sock")
         }
         self.path = path
         if let group {
@@ -27,7 +28,8 @@ struct UnixSocketFile: Sendable {
             // Only a member (or root) may give a file this group: say so now, not after binding.
             if geteuid() != 0 && getegid() != gid && !Self.supplementaryGroups().contains(gid) {
                 throw CountersignServer.SetupError(
-                    description: "--socket-group \(group): this process (uid \(getuid())) is not a member of the group, "
+                    description:
+                        "--socket-group \(group): this process (uid \(getuid())) is not a member of the group, "
                         + "so it cannot give the socket that group (usermod -aG \(group) USER, then log in again)")
             }
             self.gid = gid

@@ -16,7 +16,8 @@ public enum SignerAddress: Sendable, Equatable, CustomStringConvertible {
             var path = Substring(trimmed.dropFirst(5))
             if path.hasPrefix("//") { path = path.dropFirst(2) }
             guard path.hasPrefix("/") else {
-                throw SignerError("\(text): a unix: address needs an absolute socket path (unix:/run/countersign/countersign.sock)")
+                throw SignerError(
+                    "\(text): a unix: address needs an absolute socket path (unix:/run/countersign/countersign.sock)")
             }
             guard path.utf8.count < 104 else { throw SignerError("\(text): the socket path is too long") }
             return .unix(path: String(path))
@@ -62,7 +63,9 @@ public struct SignerError: Error, CustomStringConvertible, Sendable {
 extension String {
     var trimmedSpaces: String {
         var scalars = Substring(self)
-        while let first = scalars.first, first == " " || first == "\t" || first == "\n" { scalars = scalars.dropFirst() }
+        while let first = scalars.first, first == " " || first == "\t" || first == "\n" {
+            scalars = scalars.dropFirst()
+        }
         while let last = scalars.last, last == " " || last == "\t" || last == "\n" { scalars = scalars.dropLast() }
         return String(scalars)
     }

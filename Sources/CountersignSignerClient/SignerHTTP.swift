@@ -104,7 +104,8 @@ public struct SignerHTTP: Sendable {
             var reason = "no address"
             var entry: UnsafeMutablePointer<addrinfo>? = first
             while let candidate = entry {
-                let fd = socket(candidate.pointee.ai_family, candidate.pointee.ai_socktype, candidate.pointee.ai_protocol)
+                let fd = socket(
+                    candidate.pointee.ai_family, candidate.pointee.ai_socktype, candidate.pointee.ai_protocol)
                 if fd >= 0 {
                     setTimeouts(fd)
                     if connect(fd, candidate.pointee.ai_addr, candidate.pointee.ai_addrlen) == 0 { return fd }
@@ -149,11 +150,14 @@ public struct SignerHTTP: Sendable {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n < 0 {
-                throw failure(errno == EAGAIN || errno == EWOULDBLOCK ? "no answer within \(timeout)s" : Self.errorText())
+                throw failure(
+                    errno == EAGAIN || errno == EWOULDBLOCK ? "no answer within \(timeout)s" : Self.errorText())
             }
             if n == 0 { return out }
             out.append(contentsOf: buffer[0..<n])
-            if out.count > Self.maximumResponse { throw failure("the answer is larger than \(Self.maximumResponse) bytes") }
+            if out.count > Self.maximumResponse {
+                throw failure("the answer is larger than \(Self.maximumResponse) bytes")
+            }
             if Self.now() >= deadline { throw failure("no complete answer within \(timeout)s") }
         }
     }

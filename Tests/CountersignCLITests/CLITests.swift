@@ -21,12 +21,12 @@ struct CLI {
 
     static func run(
         _ arguments: [String], stdin: String? = nil, in directory: String? = nil, home: String? = nil,
-        executable: URL = binary, trustOf user: String? = nil
+        executable: URL = binary, trustOf user: String? = nil, extraEnvironment: [String: String] = [:]
     ) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        process.environment = environment(in: user ?? directory, home: home)
+        process.environment = environment(in: user ?? directory, home: home).merging(extraEnvironment) { $1 }
         process.currentDirectoryURL = directory.map { URL(fileURLWithPath: $0) } ?? root
         let out = Pipe()
         let err = Pipe()

@@ -18,7 +18,8 @@ import Testing
     @Test func refusesWhatIsNotAnAddress() {
         for text in [
             "", "unix:relative.sock", "unix://relative.sock", "ftp://x", "http://:80", "http://h:0", "http://h:99999",
-            "http://user@h:1", "https://signer.example", "unix:/" + String(repeating: "a", count: 120), "localhost:8787",
+            "http://user@h:1", "https://signer.example", "unix:/" + String(repeating: "a", count: 120),
+            "localhost:8787",
         ] {
             #expect(throws: SignerError.self, "\(text)") { try SignerAddress.parse(text) }
         }
@@ -29,14 +30,16 @@ import Testing
         let fixed = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: b c \r\n\r\n{}extra".utf8)
         let response = try SignerHTTP.parse(fixed, from: address)
         #expect(response.status == 200 && response.body == Array("{}".utf8) && response.header("x-a") == "b c")
-        let chunked = Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n3\r\na\":\r\n0\r\n\r\n".utf8)
+        let chunked = Array(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{\"\r\n3\r\na\":\r\n0\r\n\r\n".utf8)
         #expect(try SignerHTTP.parse(chunked, from: address).body == Array("{\"a\":".utf8))
     }
 
     @Test func truncatedOrForeignAnswersAreErrors() {
         let address = SignerAddress.unix(path: "/s")
         for raw in [
-            "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", "HTTP/1.1 200 OK\r\nContent-Le", "SSH-2.0-OpenSSH\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", "HTTP/1.1 200 OK\r\nContent-Le",
+            "SSH-2.0-OpenSSH\r\n\r\n",
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
         ] {
             #expect(throws: SignerError.self, "\(raw)") { try SignerHTTP.parse(Array(raw.utf8), from: address) }
