@@ -72,11 +72,12 @@ let package = Package(
         .target(
             name: "CountersignRemote",
             dependencies: [
-                "CountersignCore", "CountersignPolicy", "CountersignLedger", "CountersignGate", "CountersignSignerClient",
+                "CountersignCore", "CountersignPolicy", "CountersignLedger", "CountersignGate",
+                "CountersignSignerClient",
             ]
         ),
-        // The signer service's client for hooks: a Unix-socket/HTTP request and the hook forwarder. Only the
-        // C library: the thin hook client links nothing else, so it starts in about a millisecond.
+        // The signer service's client: a Unix-socket/HTTP request and the hook forwarder, on the C library alone
+        // (no networking library), for the hooks' --signer, the MCP proxy's RemoteGate and doctor.
         .target(name: "CountersignSignerClient"),
         // Adapters: coding-agent hooks (Claude Code, Codex, Gemini CLI, Cursor).
         .target(
@@ -136,8 +137,13 @@ let package = Package(
         .executableTarget(name: "countersign", dependencies: ["CountersignCore", "CountersignCLI"]),
         // The hook alone, for agents that start a process per tool call: less to load, faster to start.
         .executableTarget(name: "countersign-hook", dependencies: ["CountersignCore", "CountersignHooks"]),
-        // The thin hook client: forwards stdin to the signer service (--signer) and prints its answer.
-        .executableTarget(name: "countersign-hook-client", dependencies: ["CountersignSignerClient"]),
+        // The thin hook client: forwards stdin to the signer service (--signer) and prints its answer. In C,
+        // on the C library alone: the agent waits for it on every tool call, and it starts in under a millisecond.
+        // SwiftPM links every executable with the Swift runtime; --as-needed leaves it out (main.c says why).
+        .executableTarget(
+            name: "countersign-hook-client",
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--as-needed"], .when(platforms: [.linux]))]
+        ),
 
         .testTarget(name: "CountersignCoreTests", dependencies: ["CountersignCore"]),
         .testTarget(

@@ -91,6 +91,11 @@ public struct HookRunner: Sendable {
         switch stage {
         case .decide:
             let envelope = try envelope(event, payload)
+            // The common case, no second key involved: committed on this thread when the ledger is idle.
+            if let quick = await gate.decideCommitting(envelope) {
+                if let error = quick.internalError { return .block(error) }
+                return dialect.answer(event, quick.outcome)
+            }
             if let secondKey {
                 let decision = await gate.decide(envelope, providers: [secondKey])
                 if let error = decision.internalError { return .block(error) }
