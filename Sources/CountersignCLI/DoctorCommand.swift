@@ -45,11 +45,12 @@ struct DoctorCommand: ParsableCommand {
                             && ProcessInfo.processInfo.environment[SignerAddress.environmentVariable] == nil
                             ? "the installed hooks" : "$COUNTERSIGN_SIGNER")
             }
-            if address == nil || ledger != nil || FileManager.default.fileExists(atPath: StateDirectory.path) {
+            if address == nil || ledger != nil || hooks.contains(where: { $0.signer == nil }) {
                 doctor.embedded(ledger: ledger ?? StateDirectory.defaultLedger)
             }
             doctor.trust()
             doctor.witnesses()
+            doctor.summary(hooks: hooks)
             try Terminal.write(doctor.lines.joined(separator: "\n") + "\n")
             if doctor.broken { throw ExitCode(1) }
         }
@@ -61,6 +62,8 @@ struct Doctor {
     var lines: [String] = ["Countersign doctor — what protects the record here", ""]
     var broken = false
     let uid = getuid()
+    /// What the signer check found: nil (none checked), or whether the service runs as another user.
+    var serviceSeparate: Bool?
 
     struct InstalledHook {
         let agent: String
@@ -170,6 +173,7 @@ struct Doctor {
         if let number = ready["service_uid"]?.numberValue {
             let serviceUID = Int64(number)
             let owner = Self.userName(uid_t(serviceUID))
+            serviceSeparate = serviceUID != Int64(uid)
             if serviceUID == Int64(uid) {
                 body.append(
                     "the service runs as you (\(owner)): receipts say \"same-user\" — an agent running as you could stop it and rewrite its files"
@@ -234,6 +238,33 @@ struct Doctor {
         section("Embedded ledger", body)
     }
 
+    mutating func summary(hooks: [InstalledHook]) {
+        var body: [String] = []
+        let embedded = hooks.filter { $0.signer == nil }.map(\.agent)
+        switch serviceSeparate {
+        case true?:
+            body.append(
+                "the key and the ledger are out of your user's reach: receipts of calls through the socket say "
+                    + "\"separate-user\" with your uid")
+        case false?:
+            body.append(
+                "one service holds the key and the ledger, but it runs as you: anything running as you could "
+                    + "rewrite the record (countersign system install runs it as its own user)")
+        case nil:
+            body.append(
+                broken
+                    ? "the signer service does not answer: every call through it is blocked until it does"
+                    : "anything running as you — the agent included — could read the key and rewrite the record; "
+                        + "verify still catches every edit made without the key")
+        }
+        if !embedded.isEmpty && serviceSeparate != nil {
+            body.append(
+                "the hooks of \(embedded.joined(separator: ", ")) still sign for themselves (embedded): "
+                    + "countersign install AGENT --signer ADDR")
+        }
+        section("In short", body)
+    }
+
     // MARK: - Trust and witnesses
 
     mutating func trust() {
@@ -245,7 +276,9 @@ struct Doctor {
         section(
             "Trust",
             [
-                "\(path): \(trusted.keys.count) pinned key(s) (\(trusted.keys.keys.sorted().joined(separator: ", ")))",
+                trusted.keys.isEmpty
+                    ? "\(path): no pinned keys (countersign keys trust --key FILE pins one)"
+                    : "\(path): \(trusted.keys.count) pinned key(s) (\(trusted.keys.keys.sorted().joined(separator: ", ")))",
                 "countersign verify trusts these (or --trusted-key), never a key file beside a ledger",
             ])
     }

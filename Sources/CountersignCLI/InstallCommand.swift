@@ -60,6 +60,7 @@ struct InstallCommand: ParsableCommand {
               target_glob: &credential_stores
                 - "*/.countersign/signing-key*"
                 - ".countersign/signing-key*"
+                - "/var/lib/countersign/*"
                 - "*/.ssh"
                 - "*/.ssh/*"
                 - ".ssh/*"
@@ -79,7 +80,7 @@ struct InstallCommand: ParsableCommand {
                 - "*id_ecdsa*"
             output: [secret]
           - id: credential_commands_are_secret
-            when: {surface: shell, arg_regex: {command: &credential_words "(\\.countersign/signing-key|\\.ssh|\\.aws/|\\.netrc|\\.git-credentials|\\.docker/config|\\.kube/config|\\.config/(gh|gcloud)|\\.azure/|\\.gnupg|\\.npmrc|\\.pypirc|id_rsa|id_ed25519|id_ecdsa)"}}
+            when: {surface: shell, arg_regex: {command: &credential_words "(\\.countersign/signing-key|/var/lib/countersign|\\.ssh|\\.aws/|\\.netrc|\\.git-credentials|\\.docker/config|\\.kube/config|\\.config/(gh|gcloud)|\\.azure/|\\.gnupg|\\.npmrc|\\.pypirc|id_rsa|id_ed25519|id_ecdsa)"}}
             output: [secret]
           # Whatever the tool (a list of paths, a directory to search, a shell command), an argument naming a
           # credential store or a key file is tagged by the adapter: what such a call returns is secret.
@@ -120,6 +121,8 @@ struct InstallCommand: ParsableCommand {
                 - "*/.countersign/*"
                 - ".countersign/*"
                 - "*/.config/countersign/*"
+                - "/etc/countersign/*"
+                - "/var/lib/countersign/*"
                 - "*/.claude/*"
                 - ".claude/*"
                 - "*/.claude.json"
