@@ -150,7 +150,9 @@ struct Doctor {
         }
         let response: SignerHTTP.Response
         do {
-            response = try SignerHTTP(address: address, timeout: 5).get("/readyz")
+            var client = SignerHTTP(address: address, timeout: 5)
+            client.checksPeer = false  // reported below instead
+            response = try client.get("/readyz")
         } catch {
             broken = true
             body.append("PROBLEM: \(error). Every hook call is blocked until it answers (fail closed).")
@@ -170,8 +172,21 @@ struct Doctor {
                 "over HTTP the service cannot tell who calls: receipts say isolation \"remote\"; a Unix socket measures the caller's uid"
             )
         }
-        if let number = ready["service_uid"]?.numberValue {
-            let serviceUID = Int64(number)
+        // Who answered, from the kernel on a socket (what /readyz says of itself is only a claim).
+        let claimed = ready["service_uid"]?.numberValue.map { Int64($0) }
+        if let measured = response.peerUID, let claimed, claimed != Int64(measured) {
+            broken = true
+            body.append(
+                "PROBLEM: the process on the socket runs as \(Self.userName(measured)) (uid \(measured)) but claims uid "
+                    + "\(claimed): it is not the signer it says it is")
+        }
+        if let measured = response.peerUID {
+            do { try SignerPeer.check(measured, address: address) } catch {
+                broken = true
+                body.append("PROBLEM: \(error)")
+            }
+        }
+        if let serviceUID = response.peerUID.map({ Int64($0) }) ?? claimed {
             let owner = Self.userName(uid_t(serviceUID))
             serviceSeparate = serviceUID != Int64(uid)
             if serviceUID == Int64(uid) {
@@ -241,7 +256,7 @@ struct Doctor {
     mutating func summary(hooks: [InstalledHook]) {
         var body: [String] = []
         let embedded = hooks.filter { $0.signer == nil }.map(\.agent)
-        switch serviceSeparate {
+        switch broken ? nil : serviceSeparate {
         case true?:
             body.append(
                 "the key and the ledger are out of your user's reach: receipts of calls through the socket say "

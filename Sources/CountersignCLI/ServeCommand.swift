@@ -56,6 +56,16 @@ struct ServeCommand: AsyncParsableCommand {
         name: .customLong("socket-group"),
         help: ArgumentHelp("The group that may connect to --socket.", valueName: "name"))
     var socketGroup: String?
+    @Flag(
+        name: .customLong("trust-hook-prompts"),
+        help:
+            "Let user prompts that hooks report to this service clear labels (off: anyone running as the caller's user could post one)."
+    )
+    var trustHookPrompts = false
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: ArgumentHelp("Close a connection that sends no complete request for this long.", valueName: "duration"))
+    var idleTimeout: String = "30s"
     @Option(
         name: .customLong("api-token-env"),
         help: ArgumentHelp("Environment variable holding the token agents must send.", valueName: "NAME"))
@@ -71,6 +81,9 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrorsAsync {
             if socketGroup != nil && socket == nil { throw CLIError("--socket-group needs --socket PATH") }
+            guard let idle = DurationText.seconds(idleTimeout), idle > 0 else {
+                throw CLIError("--idle-timeout \(idleTimeout): a duration such as 30s")
+            }
             let listen = self.listen ?? "127.0.0.1:8787"
             guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
                 (0...65535).contains(port)
@@ -124,6 +137,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.listenTCP = socket == nil || listen != nil
         configuration.socketPath = socket
         configuration.socketGroup = socketGroup
+        configuration.idleTimeout = .milliseconds(Int64((DurationText.seconds(idleTimeout) ?? 30) * 1000))
         // Descriptor pins for MCP proxies that use this service (mcp proxy --signer), beside the ledger.
         let pinPath = URL(fileURLWithPath: gate.ledgerPath).deletingLastPathComponent().path + "/mcp-pins.sqlite"
         let pinStore = PinStoreOnce(path: pinPath)
@@ -135,14 +149,28 @@ struct ServeCommand: AsyncParsableCommand {
                 return ["status": "changed", "pinned_hash": .string(pinnedHash), "pinned_at": .string(pinnedAt)]
             }
         }
+        let trustHookPrompts = self.trustHookPrompts
         configuration.hooks = HookEndpoint(agents: HookDialect.allCases.map(\.rawValue)) { agent, payload in
             guard let dialect = HookDialect(rawValue: agent) else {
                 return .init(stdout: "", stderr: "unknown agent", exitCode: 2, httpBody: "{}")
             }
-            let (result, http) = await HookRunner(dialect: dialect, gate: gate).runForHTTP(payload)
+            var runner = HookRunner(dialect: dialect, gate: gate)
+            runner.reports = Self.reportTrust(trustPrompts: trustHookPrompts)
+            let (result, http) = await runner.runForHTTP(payload)
             return .init(stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode, httpBody: http)
         }
         return configuration
+    }
+}
+
+extension ServeCommand {
+    /// What the service believes of a hook's reports, by who posted them (the request's measured caller).
+    static func reportTrust(trustPrompts: Bool) -> HookRunner.ReportTrust {
+        guard let caller = CallerIdentity.current else { return .embedded }
+        let reporter = caller.uid.map { "uid:\($0)" } ?? "a remote caller"
+        return HookRunner.ReportTrust(
+            promptsDeclassify: trustPrompts || caller.isolation == .sameUser, reporter: reporter,
+            sessionPrefix: caller.isolation == .separateUser ? caller.uid.map { "uid:\($0)/" } : nil)
     }
 }
 

@@ -190,10 +190,17 @@ struct SystemSetup {
             let agentGid = getgrnam(layout.agentGroup)?.pointee.gr_gid
         else { throw CLIError("the user \(layout.user) or its groups could not be read back") }
 
+        // What a user could have planted before install (a symlink to follow, a key or a policy of theirs) is
+        // refused, never adopted: root would chown its target, the service would sign with their key.
+        for path in [layout.stateDir, layout.configDir, layout.socketDir] { try Self.checkParent(of: path) }
         try directory(layout.stateDir, mode: 0o700, uid: uid, gid: gid, what: "state (key, ledger, sessions)")
         try directory(layout.stateDir + "/config", mode: 0o700, uid: uid, gid: gid, what: "the service's trust file")
         try directory(layout.configDir, mode: 0o750, uid: 0, gid: gid, what: "configuration (root-owned)")
         try directory(layout.socketDir, mode: 0o750, uid: uid, gid: agentGid, what: "the socket")
+        for name in ["signing-key", "ledger.sqlite", "sessions.sqlite", "mcp-pins.sqlite", "config/countersign"] {
+            try Self.checkPlanted(layout.stateDir + "/" + name, owner: uid, privateMode: true)
+        }
+        try Self.checkPlanted(layout.policy, owner: 0, privateMode: false)
         if !FileManager.default.fileExists(atPath: layout.policy) {
             let text =
                 try policySource.map { try String(contentsOfFile: $0, encoding: .utf8) } ?? InstallCommand.starterPolicy
@@ -282,15 +289,57 @@ struct SystemSetup {
     }
 
     mutating func directory(_ path: String, mode: mode_t, uid: uid_t, gid: gid_t, what: String) throws {
-        var isDirectory: ObjCBool = false
-        let existed = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-        if existed && !isDirectory.boolValue { throw CLIError("\(path) exists and is not a directory") }
+        var info = stat()
+        let existed = lstat(path, &info) == 0
+        if existed {
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                throw CLIError("\(path) exists and is not a directory (a symlink is never followed): remove it first")
+            }
+            guard info.st_uid == 0 || info.st_uid == uid else {
+                throw CLIError(
+                    "\(path) exists and belongs to \(Doctor.userName(info.st_uid)), not root or \(layout.user): "
+                        + "whoever made it could have planted files there; remove it first")
+            }
+        }
         if !existed { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
         guard chown(path, uid, gid) == 0, chmod(path, mode) == 0 else {
             throw CLIError("\(path): cannot set its owner and mode: \(String(cString: strerror(errno)))")
         }
         report.append(
             "\(existed ? "checked" : "created") \(path) — \(what); mode \(String(mode, radix: 8)), owner \(uid):\(gid)")
+    }
+
+    /// A directory whose parent another user can write can be swapped after install: refused.
+    static func checkParent(of path: String) throws {
+        var parent = (path as NSString).deletingLastPathComponent
+        while !parent.isEmpty && parent != "/" {
+            var info = stat()
+            if lstat(parent, &info) == 0 {
+                let sticky = info.st_mode & S_ISVTX != 0
+                let othersWrite = info.st_mode & 0o002 != 0 && !sticky
+                let groupWrite = info.st_mode & 0o020 != 0 && info.st_gid != 0
+                if info.st_mode & S_IFMT == S_IFLNK || othersWrite || groupWrite || (info.st_uid != 0 && !sticky) {
+                    throw CLIError(
+                        "\(parent) (above \(path)) is a symlink, writable by others or not root's: anyone who can write "
+                            + "it could replace what install makes; choose a path under root-owned directories")
+                }
+                return
+            }
+            parent = (parent as NSString).deletingLastPathComponent
+        }
+    }
+
+    /// A file install would keep must be the owner's own, private where it must be, and never a symlink.
+    static func checkPlanted(_ path: String, owner: uid_t, privateMode: Bool) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        let wrongMode = privateMode ? info.st_mode & 0o077 != 0 : info.st_mode & 0o022 != 0
+        if info.st_mode & S_IFMT == S_IFLNK || info.st_uid != owner || wrongMode {
+            throw CLIError(
+                "\(path) is already there, but as \(Doctor.userName(info.st_uid))'s, mode "
+                    + "\(String(info.st_mode & 0o7777, radix: 8))\(info.st_mode & S_IFMT == S_IFLNK ? ", a symlink" : ""): "
+                    + "install never adopts a file someone else could have planted; check it and remove it first")
+        }
     }
 
     static func run(_ arguments: [String]) throws {

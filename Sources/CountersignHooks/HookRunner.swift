@@ -45,12 +45,38 @@ public struct HookRunner: Sendable {
     /// When set (`--approval-server`), an ask waits here for a second key (the server's inbox) and the
     /// agent gets allow or deny; otherwise the agent's own dialog asks the human.
     public let secondKey: (any ApprovalProvider)?
+    /// How far the service can believe what a hook reports (the signer service sets it for its callers).
+    public var reports = ReportTrust.embedded
+
+    /// In the embedded mode the hook process is the agent's own: what it reports is as good as the agent's
+    /// settings. Through the signer service anything running as the caller's user — the agent's shell
+    /// included — can post a hook event, so what a hook *claims* must not relax the policy.
+    public struct ReportTrust: Sendable {
+        /// Whether a reported user prompt clears the integrity labels of the values it contains.
+        public var promptsDeclassify: Bool
+        /// Set through the service: whose report an approval or prompt was (`uid:N`), recorded with it.
+        public var reporter: String?
+        /// Set for callers on another user's socket: their sessions are kept apart (`uid:N/…`) from every
+        /// other caller's, so one agent cannot read or feed another's labels.
+        public var sessionPrefix: String?
+
+        public static let embedded = ReportTrust(promptsDeclassify: true, reporter: nil, sessionPrefix: nil)
+
+        public init(promptsDeclassify: Bool, reporter: String?, sessionPrefix: String?) {
+            self.promptsDeclassify = promptsDeclassify
+            self.reporter = reporter
+            self.sessionPrefix = sessionPrefix
+        }
+    }
 
     public init(dialect: HookDialect, gate: Gate, secondKey: (any ApprovalProvider)? = nil) {
         self.dialect = dialect
         self.gate = gate
         self.secondKey = secondKey
     }
+
+    /// The session a payload belongs to, kept apart per caller where the service says so.
+    func session(_ id: String) -> String { (reports.sessionPrefix ?? "") + id }
 
     /// What to answer the agent: the policy's outcome, except that an ask the agent's own dialog cannot
     /// satisfy (the Gate rejected it) is a deny naming what the rule needs.
@@ -147,7 +173,10 @@ public struct HookRunner: Sendable {
             case "ask"? where dialect.canAsk:
                 approval = ApprovalRecord(
                     reviewer: "\(dialect.rawValue):user", channel: "hook-native", verdict: .approve,
-                    note: "the agent's own permission dialog allowed the call")
+                    note: reports.reporter.map {
+                        "reported by the agent's hook (\($0)): its own permission dialog allowed the call; the "
+                            + "service cannot confirm that a person answered"
+                    } ?? "the agent's own permission dialog allowed the call")
             default:
                 // No allow on record: the hook was skipped or ignored, or the call ran despite a deny.
                 status = "unmediated"
@@ -166,8 +195,9 @@ public struct HookRunner: Sendable {
                 decision: "deny")
             return .silent
         case .prompt:
-            if let prompt = dialect.prompt(payload) {
-                try gate.recordPrompt(sessionID: dialect.sessionID(payload), text: prompt)
+            // Through the service a prompt is a claim by whoever posted it: it does not clear labels there.
+            if let prompt = dialect.prompt(payload), reports.promptsDeclassify {
+                try gate.recordPrompt(sessionID: session(dialect.sessionID(payload)), text: prompt)
             }
             return dialect == .cursor ? .json(["continue": true]) : .silent
         case .ignore:
@@ -183,7 +213,8 @@ public struct HookRunner: Sendable {
         let text = String(decoding: input.prefix(1 << 20), as: UTF8.self)
         guard let event = Self.rawField("hook_event_name", in: text),
             [.after, .afterFailure].contains(dialect.stage(event)),
-            let session = Self.rawField("session_id", in: text) ?? Self.rawField("conversation_id", in: text)
+            let session = (Self.rawField("session_id", in: text) ?? Self.rawField("conversation_id", in: text))
+                .map(session)
         else {
             return .block(reason)
         }
@@ -238,7 +269,7 @@ public struct HookRunner: Sendable {
         let call = dialect.toolCall(event, payload)
         let (arguments, narration, argv) = ToolMapping.split(tool: call.tool, input: call.input)
         let mapped = ToolMapping.map(tool: call.tool, input: arguments)
-        let session = dialect.sessionID(payload)
+        let session = session(dialect.sessionID(payload))
         // Without a tool-use id (Gemini, Cursor), the call's input identifies it: before and after agree. The
         // hash is keyed (the signer's derived key): a plain one of the raw input would confirm a guessed secret.
         let keyed = gate.keyedHash(

@@ -13,6 +13,11 @@ public enum Requester: Sendable, Hashable, CustomStringConvertible {
     /// A process on the Unix socket, by the uid the kernel reported.
     case socketPeer(uid: UInt32)
 
+    var isSocketPeer: Bool {
+        if case .socketPeer = self { return true }
+        return false
+    }
+
     /// As shown and recorded: `api-token`, `reviewer:ID` (reviewer ids never contain ':'), `unauthenticated`,
     /// `uid:N`.
     public var description: String {

@@ -4,6 +4,7 @@ import CountersignLedger
 import CountersignPolicy
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -24,6 +25,8 @@ public struct CountersignServer: Sendable {
         public var hooks: HookEndpoint?
         /// Checks MCP descriptor pins for proxies using the service (the CLI wires the pin store in).
         public var pins: PinCheck?
+        /// A connection that has not sent a complete request head for this long is closed.
+        public var idleTimeout: Duration = .seconds(30)
 
         public init(host: String, port: Int, reviewers: ReviewerDirectory, apiToken: String?) {
             self.host = host
@@ -114,11 +117,13 @@ public struct CountersignServer: Sendable {
         }
         // The router must accept the real port in Host headers; with port 0 it is known only once bound,
         // so a fixed port is resolved first.
+        Self.raiseOpenFileLimit()
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if configuration.listenTCP {
             let port = configuration.port == 0 ? try Self.freePort(host: configuration.host) : configuration.port
             let app = Application(
                 router: router(port: port, logger: logger),
+                server: http1,
                 configuration: .init(address: .hostname(configuration.host, port: port), serverName: "countersign"),
                 onServerRunning: { channel in ready(channel.localAddress?.port ?? port) },
                 logger: logger)
@@ -130,6 +135,7 @@ public struct CountersignServer: Sendable {
             let failure = self.socketFailure
             let app = Application(
                 router: router(unixSocket: true, logger: logger),
+                server: http1,
                 configuration: .init(address: .unixDomainSocket(path: path), serverName: "countersign"),
                 onServerRunning: { _ in
                     do {
@@ -159,6 +165,24 @@ public struct CountersignServer: Sendable {
         }
         await service.drain(limit: .seconds(1))
         if let reason = socketFailure.value { throw SetupError(description: reason) }
+    }
+
+    /// HTTP/1.1 with an idle timeout: a connection that has not sent a complete request head within the
+    /// timeout (between requests, or ever) is closed, so half-open connections cannot hold the service's
+    /// files. Requests in progress (a long poll) are not idle.
+    var http1: HTTPServerBuilder {
+        let nanoseconds =
+            configuration.idleTimeout.components.seconds * 1_000_000_000
+            + configuration.idleTimeout.components.attoseconds / 1_000_000_000
+        return .http1(configuration: .init(idleTimeout: .nanoseconds(nanoseconds)))
+    }
+
+    /// As many open files as the system allows this process: every connection is one.
+    static func raiseOpenFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
     /// Asks the kernel for a free port on `host`.

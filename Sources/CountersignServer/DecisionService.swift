@@ -22,6 +22,8 @@ public final class DecisionService: @unchecked Sendable {
         public let envelope: ActionEnvelope
         /// Nil while the second key is pending.
         public var decision: GateDecision?
+        /// Who asked (by token or by the socket peer's uid): only they report its outcome.
+        public var requester: Requester = .unauthenticated
         public var outcomeReported = false
     }
 
@@ -51,14 +53,14 @@ public final class DecisionService: @unchecked Sendable {
         if deferAsk {
             // The caller's client asks its human (an MCP client's input_required round): recorded as a pending ask.
             let decision = await gate.decideDeferringAsk(envelope)
-            let record = Record(id: id, envelope: envelope, decision: decision)
+            let record = Record(id: id, envelope: envelope, decision: decision, requester: requester)
             store(record)
             metrics.decided(decision, surface: envelope.surface, since: started)
             return record
         }
         if let decision = await gate.decideCommitting(envelope) {
             // Fail closed: an allow the ledger could not record comes back as a deny (internalError set).
-            let record = Record(id: id, envelope: envelope, decision: decision)
+            let record = Record(id: id, envelope: envelope, decision: decision, requester: requester)
             store(record)
             metrics.decided(decision, surface: envelope.surface, since: started)
             return record
@@ -71,7 +73,7 @@ public final class DecisionService: @unchecked Sendable {
         case .opened(let opened): ask = opened
         case .decided(let decision):
             // The policy no longer asks (the session changed meanwhile), or the ledger failed: a deny.
-            let record = Record(id: id, envelope: envelope, decision: decision)
+            let record = Record(id: id, envelope: envelope, decision: decision, requester: requester)
             store(record)
             metrics.decided(decision, surface: envelope.surface, since: started)
             return record
@@ -80,7 +82,7 @@ public final class DecisionService: @unchecked Sendable {
         inbox.open(
             id: id, request: ask.request, requester: requester,
             timeout: max(0, Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18))
-        store(Record(id: id, envelope: envelope, decision: nil))
+        store(Record(id: id, envelope: envelope, decision: nil, requester: requester))
         lock.withLock { inFlight += 1 }
         let gate = self.gate
         let inbox = self.inbox
@@ -97,7 +99,8 @@ public final class DecisionService: @unchecked Sendable {
             self.metrics.decided(decision, surface: envelope.surface, since: started)
             self.lock.withLock { self.inFlight -= 1 }
         }
-        return await self.wait(id, timeout: wait) ?? Record(id: id, envelope: envelope, decision: nil)
+        return await self.wait(id, timeout: wait)
+            ?? Record(id: id, envelope: envelope, decision: nil, requester: requester)
     }
 
     /// Closes, as `ask->abandoned`, every ask a previous server left open in the ledger (it was killed, or
@@ -185,9 +188,17 @@ public final class DecisionService: @unchecked Sendable {
 
     /// Records what happened when the agent ran the action; its output feeds the session's labels.
     /// An outcome for an action that was not allowed is recorded as `unmediated` and refused.
-    public func outcome(_ id: String, status: String, result: JSONValue?, error: String?) async throws -> Receipt {
+    public func outcome(
+        _ id: String, status: String, result: JSONValue?, error: String?, requester: Requester? = nil
+    ) async throws -> Receipt {
         let record: Record = try lock.withLock {
             guard var record = decisions[id] else { throw OutcomeError.unknown }
+            // A socket peer reports only its own decisions' outcomes (another agent's would fill its session).
+            if let requester, requester != record.requester,
+                requester.isSocketPeer || record.requester.isSocketPeer
+            {
+                throw OutcomeError.unknown
+            }
             guard record.decision != nil else { throw OutcomeError.pending }
             guard !record.outcomeReported else { throw OutcomeError.alreadyReported }
             record.outcomeReported = true

@@ -60,10 +60,11 @@ struct Routes {
         let requester = try credentials.requireAgent(request, context)
         let body = try await jsonBody(request, context)
         guard let action = body["action"] else { throw APIError(.badRequest, "the body needs \"action\": an envelope") }
-        let envelope: ActionEnvelope
+        var envelope: ActionEnvelope
         do { envelope = try ActionEnvelope(json: action) } catch {
             throw APIError(.badRequest, "action: \(error)")
         }
+        envelope.sessionID = envelope.sessionID.map { Self.sessionPrefix(context) + $0 }
         let wait = try seconds(body["wait"], default: 0, field: "wait")
         let deferAsk: Bool
         switch body["mode"] {
@@ -94,7 +95,7 @@ struct Routes {
     }
 
     func outcome(_ request: Request, _ context: ServerContext) async throws -> Response {
-        try credentials.requireAgent(request, context)
+        let requester = try credentials.requireAgent(request, context)
         let body = try await jsonBody(request, context)
         guard let id = body["decision_id"]?.stringValue else {
             throw APIError(.badRequest, "\"decision_id\" is required")
@@ -109,7 +110,7 @@ struct Routes {
         }
         do {
             let receipt = try await service.outcome(
-                id, status: status, result: body["result"], error: body["error"]?.stringValue)
+                id, status: status, result: body["result"], error: body["error"]?.stringValue, requester: requester)
             return json([
                 "receipt": .string(receipt.id),
                 "labels": receipt.body["result"]?["labels"] ?? [],
@@ -127,9 +128,12 @@ struct Routes {
     func event(_ request: Request, _ context: ServerContext) async throws -> Response {
         try credentials.requireAgent(request, context)
         let body = try await jsonBody(request, context)
-        guard let status = body["status"]?.stringValue, (1...64).contains(status.count),
-            status.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == "_") })
-        else { throw APIError(.badRequest, "\"status\" must be 1-64 characters of a-z, 0-9, - and _") }
+        // Only what adapters observe: an event must not pass for one the ledger writes itself (key_rotated,
+        // torn_write_recovered, …).
+        guard let status = body["status"]?.stringValue, Self.adapterEvents.contains(status) else {
+            throw APIError(
+                .badRequest, "\"status\" must be one of \(Self.adapterEvents.sorted().joined(separator: ", "))")
+        }
         guard case .object(let fields)? = body["fields"] else {
             throw APIError(.badRequest, "\"fields\" must be an object")
         }
@@ -137,7 +141,8 @@ struct Routes {
             throw APIError(.badRequest, "\"session_id\" must be a string")
         }
         let ticket = service.gate.submitEvent(
-            sessionID: body["session_id"]?.stringValue, status: status, fields: fields)
+            sessionID: body["session_id"]?.stringValue.map { Self.sessionPrefix(context) + $0 }, status: status,
+            fields: fields)
         let receipts: [Receipt] = try await withCheckedThrowingContinuation { continuation in
             ticket.whenFinished { continuation.resume(with: $0) }
         }
@@ -156,11 +161,23 @@ struct Routes {
             }
             values.append(value)
         }
-        return json(try pins(values[0], values[1], values[2], values[3]))
+        let hash = values[3]
+        guard hash.hasPrefix("sha256:"), hash.count == 71, hash.dropFirst(7).allSatisfy(\.isHexDigit),
+            hash == hash.lowercased()
+        else { throw APIError(.badRequest, "\"hash\" must be sha256: and 64 lower-case hex digits") }
+        guard ["tool", "resource", "resource-template", "prompt"].contains(values[1]) else {
+            throw APIError(.badRequest, "\"kind\" must be tool, resource, resource-template or prompt")
+        }
+        // Each caller on another user's socket pins for itself: one agent cannot pre-pin another's servers.
+        return json(try pins(Self.sessionPrefix(context) + values[0], values[1], values[2], hash))
     }
 
     func receipts(_ request: Request, _ context: ServerContext) async throws -> Response {
-        try credentials.requireAgent(request, context)
+        // Over the socket, agents of other users read no receipts (they would see each other's calls):
+        // a reviewer's token, or the service's own user.
+        if case .socketPeer(let uid) = try credentials.requireAgent(request, context), uid != getuid() {
+            throw APIError(.forbidden, "receipts over the socket need a reviewer's token (Authorization: Bearer)")
+        }
         let parameters = request.uri.queryParameters
         func value(_ key: String) -> String? { parameters[Substring(key)].map(String.init) }
         var query = ReceiptQuery()
@@ -408,4 +425,15 @@ func json(_ value: JSONValue) -> Response {
 
 func asset(_ text: String, _ type: String) -> Response {
     Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
+}
+extension Routes {
+    /// Event statuses adapters report (`POST /v1/events`); the ledger's own events are never accepted.
+    static let adapterEvents: Set<String> = ["session", "descriptors-pinned", "poisoned-suspect"]
+
+    /// Callers on the socket who are not the service's user keep their sessions (and pins) apart:
+    /// `uid:N/` before the id they gave.
+    static func sessionPrefix(_ context: ServerContext) -> String {
+        guard let peer = context.socketPeer, peer.isolation == .separateUser, let uid = peer.uid else { return "" }
+        return "uid:\(uid)/"
+    }
 }

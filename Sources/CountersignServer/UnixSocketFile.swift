@@ -48,6 +48,16 @@ struct UnixSocketFile: Sendable {
             throw CountersignServer.SetupError(
                 description: "--socket \(path): the directory \(directory) does not exist (create it first)")
         }
+        // Whoever can write the socket's directory can put their own server in its place.
+        let sticky = info.st_mode & S_ISVTX != 0
+        if !directory.isEmpty && (info.st_uid != geteuid() && info.st_uid != 0 || info.st_mode & 0o002 != 0 && !sticky)
+        {
+            throw CountersignServer.SetupError(
+                description:
+                    "--socket \(path): the directory \(directory) belongs to uid \(info.st_uid) or is writable by "
+                    + "others, so someone else could replace the socket; use a directory of your own (mode 0700), "
+                    + "e.g. $XDG_RUNTIME_DIR")
+        }
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
             throw CountersignServer.SetupError(

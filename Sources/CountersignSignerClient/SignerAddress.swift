@@ -1,9 +1,10 @@
 /// Where the signer service listens: `unix:/run/countersign/countersign.sock` (also `unix:///…` or a bare
-/// absolute path) or `http://HOST:PORT`. This module links nothing but the C library, so the thin hook
-/// client that uses it starts in about a millisecond; TLS is left to the full binary's clients.
+/// absolute path), `http://HOST:PORT`, or `https://HOST[:PORT]` (TLS: the MCP proxy and Claude Code's HTTP
+/// hooks speak it; the hooks' own clients, which link no TLS library, refuse it).
 public enum SignerAddress: Sendable, Equatable, CustomStringConvertible {
     case unix(path: String)
     case http(host: String, port: UInt16, basePath: String)
+    case https(host: String, port: UInt16, basePath: String)
 
     /// The environment variable that names the signer for every adapter.
     public static let environmentVariable = "COUNTERSIGN_SIGNER"
@@ -22,19 +23,15 @@ public enum SignerAddress: Sendable, Equatable, CustomStringConvertible {
             guard path.utf8.count < 104 else { throw SignerError("\(text): the socket path is too long") }
             return .unix(path: String(path))
         }
-        if trimmed.hasPrefix("https://") {
-            throw SignerError(
-                "\(text): the hook client speaks plain HTTP on loopback or a Unix socket; put TLS in front of "
-                    + "the service and reach it through a local address, or use unix:PATH")
+        let tls = trimmed.hasPrefix("https://")
+        guard trimmed.hasPrefix("http://") || tls else {
+            throw SignerError("\(text): not a signer address (unix:/PATH, http://HOST:PORT or https://HOST[:PORT])")
         }
-        guard trimmed.hasPrefix("http://") else {
-            throw SignerError("\(text): not a signer address (unix:/PATH or http://HOST:PORT)")
-        }
-        let rest = trimmed.dropFirst(7)
+        let rest = trimmed.dropFirst(tls ? 8 : 7)
         let authority = rest.prefix { $0 != "/" }
         let basePath = String(rest.dropFirst(authority.count)).trimmingTrailingSlashes
         var host = Substring(authority)
-        var port: UInt16 = 80
+        var port: UInt16 = tls ? 443 : 80
         if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
             guard let value = UInt16(authority[authority.index(after: colon)...]), value > 0 else {
                 throw SignerError("\(text): the port must be a number from 1 to 65535")
@@ -44,13 +41,32 @@ public enum SignerAddress: Sendable, Equatable, CustomStringConvertible {
         }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = host.dropFirst().dropLast() }
         guard !host.isEmpty, !host.contains("@") else { throw SignerError("\(text): no host") }
-        return .http(host: String(host), port: port, basePath: basePath)
+        return tls
+            ? .https(host: String(host), port: port, basePath: basePath)
+            : .http(host: String(host), port: port, basePath: basePath)
+    }
+
+    /// Whether the C-library clients (the hooks' forwarders) can speak to it: not over TLS.
+    public var needsTLS: Bool {
+        if case .https = self { return true }
+        return false
+    }
+
+    /// The URL of a path on an HTTP(S) signer; nil for a Unix socket.
+    public func url(_ path: String) -> String? {
+        switch self {
+        case .unix: nil
+        case .http(let host, let port, let base):
+            "http://\(host.contains(":") ? "[\(host)]" : host):\(port)\(base)\(path)"
+        case .https(let host, let port, let base):
+            "https://\(host.contains(":") ? "[\(host)]" : host):\(port)\(base)\(path)"
+        }
     }
 
     public var description: String {
         switch self {
         case .unix(let path): "unix:\(path)"
-        case .http(let host, let port, let base): "http://\(host.contains(":") ? "[\(host)]" : host):\(port)\(base)"
+        case .http, .https: url("") ?? ""
         }
     }
 }

@@ -14,6 +14,8 @@ public struct SignerHTTP: Sendable {
         public var status: Int
         public var headers: [(name: String, value: String)]
         public var body: [UInt8]
+        /// The uid of the process that answered on a Unix socket, from the kernel.
+        public var peerUID: UInt32? = nil
 
         public func header(_ name: String) -> String? {
             let wanted = name.lowercased()
@@ -24,6 +26,9 @@ public struct SignerHTTP: Sendable {
     public let address: SignerAddress
     /// Seconds for the whole exchange, connecting included.
     public let timeout: Double
+    /// Whether to refuse a socket peer that cannot be the caller's signer (see `SignerPeer`); `doctor`
+    /// turns it off to report who is there instead.
+    public var checksPeer = true
     /// Largest response accepted; past it the exchange fails (fail closed).
     public static let maximumResponse = 8 << 20
 
@@ -48,24 +53,34 @@ public struct SignerHTTP: Sendable {
         let deadline = Self.now() + timeout
         let fd = try connectSocket()
         defer { close(fd) }
+        var peer: UInt32?
+        if case .unix = address {
+            peer = SignerPeer.uid(of: fd)
+            if checksPeer { try SignerPeer.check(peer, address: address) }
+        }
         var head = "\(method) \(basePath)\(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: close\r\n"
         if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.count)\r\n" }
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         head += "\r\n"
         try send(fd, Array(head.utf8) + (body ?? []), deadline: deadline)
         let raw = try receive(fd, deadline: deadline)
-        return try Self.parse(raw, from: address)
+        var response = try Self.parse(raw, from: address)
+        response.peerUID = peer
+        return response
     }
 
     var basePath: String {
-        if case .http(_, _, let base) = address { return base }
-        return ""
+        switch address {
+        case .http(_, _, let base), .https(_, _, let base): base
+        case .unix: ""
+        }
     }
 
     var hostHeader: String {
         switch address {
         case .unix: "localhost"
-        case .http(let host, let port, _): "\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        case .http(let host, let port, _), .https(let host, let port, _):
+            "\(host.contains(":") ? "[\(host)]" : host):\(port)"
         }
     }
 
@@ -93,6 +108,10 @@ public struct SignerHTTP: Sendable {
                 throw failure("cannot connect (\(reason))")
             }
             return fd
+        case .https:
+            throw SignerError(
+                "\(address): this client links no TLS library; reach the service through unix:PATH or a loopback "
+                    + "http:// address (the MCP proxy and Claude Code's HTTP hooks speak https)")
         case .http(let host, let port, _):
             var hints = addrinfo()
             hints.ai_socktype = Self.stream
@@ -232,4 +251,41 @@ public struct SignerHTTP: Sendable {
     }
 
     static func errorText() -> String { String(cString: strerror(errno)) }
+}
+
+/// Who listens on a signer socket, from the kernel, and whether that can be the caller's signer: the caller
+/// itself (a service of its own), root, or a system account (`countersign system install`). Any other
+/// user's process on that path took the socket's place (in a directory it could write) and would answer
+/// "allow" to everything: refused, unless `COUNTERSIGN_SIGNER_UID` names that uid.
+public enum SignerPeer {
+    public static func uid(of fd: Int32) -> UInt32? {
+        #if canImport(Glibc)
+            var credentials = (pid: Int32(0), uid: UInt32(0), gid: UInt32(0))  // struct ucred
+            var length = socklen_t(MemoryLayout.size(ofValue: credentials))
+            guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
+            return credentials.uid
+        #else
+            var uid: uid_t = 0
+            var gid: gid_t = 0
+            return getpeereid(fd, &uid, &gid) == 0 ? uid : nil
+        #endif
+    }
+
+    public static func check(_ uid: UInt32?, address: SignerAddress) throws(SignerError) {
+        guard let uid else {
+            throw SignerError("the signer at \(address) could not be identified (no peer credentials)")
+        }
+        if let expected = getenv("COUNTERSIGN_SIGNER_UID").map({ String(cString: $0) }), !expected.isEmpty {
+            guard UInt32(expected) == uid else {
+                throw SignerError("the signer at \(address) runs as uid \(uid), not COUNTERSIGN_SIGNER_UID=\(expected)")
+            }
+            return
+        }
+        guard uid == getuid() || uid == 0 || uid < 1000 else {
+            throw SignerError(
+                "the signer at \(address) runs as uid \(uid): neither you, root nor a system account, so it is not "
+                    + "your signer (someone could have taken the socket's place); set COUNTERSIGN_SIGNER_UID=\(uid) if it is"
+            )
+        }
+    }
 }

@@ -174,6 +174,36 @@ static void set_timeouts(int fd, double timeout) {
 #endif
 }
 
+/*
+ * Who listens on the socket, from the kernel. A signer runs as you (a service of your own), as root, or as a
+ * system account (countersign system install); any other user's process on that path is someone who took
+ * the socket's place (a directory they could write) and would answer "allow" to everything: refused,
+ * unless COUNTERSIGN_SIGNER_UID names that uid.
+ */
+static void check_peer(int fd) {
+    long uid = -1;
+#if defined(SO_PEERCRED)
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0) uid = (long)credentials.uid;
+#elif defined(__APPLE__)
+    uid_t peer;
+    gid_t group;
+    if (getpeereid(fd, &peer, &group) == 0) uid = (long)peer;
+#endif
+    if (uid < 0) block("could not be identified (no peer credentials on the socket)");
+    const char *expected = getenv("COUNTERSIGN_SIGNER_UID");
+    if (expected && *expected) {
+        char *end;
+        long wanted = strtol(expected, &end, 10);
+        if (*end || wanted != uid) block("runs as uid %ld, not COUNTERSIGN_SIGNER_UID=%s", uid, expected);
+        return;
+    }
+    if (uid != (long)getuid() && uid != 0 && uid >= 1000)
+        block("runs as uid %ld: neither you, root nor a system account, so it is not your signer (someone could "
+              "have taken the socket's place); set COUNTERSIGN_SIGNER_UID=%ld if it is", uid, uid);
+}
+
 static int connect_to(const struct address *a, double timeout) {
     if (a->is_unix) {
         int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -183,6 +213,7 @@ static int connect_to(const struct address *a, double timeout) {
         memcpy(address.sun_path, a->path, strlen(a->path));
         if (connect(fd, (struct sockaddr *)&address, sizeof address) != 0)
             block("is unreachable: cannot connect (%s)", strerror(errno));
+        check_peer(fd);
         return fd;
     }
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *found = NULL;

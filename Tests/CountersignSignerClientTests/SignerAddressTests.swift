@@ -13,12 +13,16 @@ import Testing
         #expect(try SignerAddress.parse("http://127.0.0.1:8787") == .http(host: "127.0.0.1", port: 8787, basePath: ""))
         #expect(try SignerAddress.parse("http://localhost") == .http(host: "localhost", port: 80, basePath: ""))
         #expect(try SignerAddress.parse("http://[::1]:9/x/") == .http(host: "::1", port: 9, basePath: "/x"))
+        #expect(
+            try SignerAddress.parse("https://signer.example") == .https(host: "signer.example", port: 443, basePath: "")
+        )
+        #expect(try SignerAddress.parse("https://signer.example").needsTLS)
     }
 
     @Test func refusesWhatIsNotAnAddress() {
         for text in [
             "", "unix:relative.sock", "unix://relative.sock", "ftp://x", "http://:80", "http://h:0", "http://h:99999",
-            "http://user@h:1", "https://signer.example", "unix:/" + String(repeating: "a", count: 120),
+            "http://user@h:1", "unix:/" + String(repeating: "a", count: 120),
             "localhost:8787",
         ] {
             #expect(throws: SignerError.self, "\(text)") { try SignerAddress.parse(text) }
@@ -43,6 +47,12 @@ import Testing
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
         ] {
             #expect(throws: SignerError.self, "\(raw)") { try SignerHTTP.parse(Array(raw.utf8), from: address) }
+        }
+    }
+
+    @Test func theCLibraryClientRefusesTLS() {
+        #expect(throws: SignerError.self) {
+            try SignerHTTP(address: .https(host: "h", port: 443, basePath: ""), timeout: 1).get("/readyz")
         }
     }
 
