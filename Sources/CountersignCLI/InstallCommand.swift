@@ -252,8 +252,12 @@ extension InstallCommand {
         var installer = HookInstaller(
             dialect: dialect, scope: scope, home: homeDirectory, project: FileManager.default.currentDirectoryPath,
             arguments: program + [dialect.rawValue, "--signer", address.description], timeoutSeconds: 60)
-        if dialect == .claudeCode, case .http = address {
+        if dialect == .claudeCode, !address.isUnix {
             installer.httpURL = address.description + "/v1/hooks/claude-code"
+        } else if address.needsTLS {
+            throw CLIError(
+                "--signer \(signer): \(dialect.rawValue) runs a command per call, and the thin hook client links no TLS: "
+                    + "use unix:PATH or a loopback http:// address (Claude Code's HTTP hook can use https)")
         }
         try report(try installer.install(), verb: "installed")
         if let warning = installer.failClosedWarning {

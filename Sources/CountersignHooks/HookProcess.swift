@@ -102,10 +102,17 @@ public enum HookProcess {
         guard !options.agent.isEmpty else { throw HookArgumentError(message: "which agent?\n" + usage) }
         if options.signer == nil { options.signer = HookForwarder.environment(SignerAddress.environmentVariable) }
         if let signer = options.signer {
+            let address: SignerAddress
             do {
-                _ = try SignerAddress.parse(signer)
+                address = try SignerAddress.parse(signer)
             } catch {
                 throw HookArgumentError(message: "--signer: \(error)")
+            }
+            if address.needsTLS {
+                throw HookArgumentError(
+                    message: "--signer \(signer): a hook process reaches the service through unix:PATH or a loopback "
+                        + "http:// address (it links no TLS); Claude Code's own HTTP hook speaks https: "
+                        + "countersign install claude-code --signer \(signer)")
             }
             if !options.embeddedOptionsGiven.isEmpty {
                 throw HookArgumentError(

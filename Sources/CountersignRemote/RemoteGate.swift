@@ -5,6 +5,10 @@ import CountersignPolicy
 import CountersignSignerClient
 import Foundation
 
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
 /// The signer service as a `GateService`: an adapter started with `--signer` decides and records through
 /// it and loads no policy, opens no ledger and holds no key. The service decides, records, and keeps the
 /// session state, so the output labels an outcome reports are what its later decisions see.
@@ -198,8 +202,10 @@ public final class RemoteGate: GateService, @unchecked Sendable {
     /// One request; the JSON object answered, or an error naming the address and what went wrong.
     func call(_ path: String, body: JSONValue?) throws -> [String: JSONValue] {
         let response =
-            try body.map { try client.post(path, body: Array(CanonicalJSON.string($0).utf8), headers: headers) }
-            ?? client.get(path, headers: headers)
+            address.needsTLS
+            ? try tlsCall(path, body: body)
+            : try body.map { try client.post(path, body: Array(CanonicalJSON.string($0).utf8), headers: headers) }
+                ?? client.get(path, headers: headers)
         let parsed = try? JSONValue.parse(Data(response.body))
         guard (200..<300).contains(response.status), case .object(let object)? = parsed else {
             let message = parsed?["error"]?.stringValue ?? String(decoding: response.body.prefix(300), as: UTF8.self)
@@ -208,7 +214,46 @@ public final class RemoteGate: GateService, @unchecked Sendable {
         return object
     }
 
+    /// An `https://` signer, through Foundation's URL loading (which has TLS; the C-library client does not).
+    func tlsCall(_ path: String, body: JSONValue?) throws -> SignerHTTP.Response {
+        guard let text = address.url(path), let url = URL(string: text) else {
+            throw SignerError("the signer at \(address): \(path) is not a URL")
+        }
+        var request = URLRequest(url: url, timeoutInterval: client.timeout)
+        request.httpMethod = body == nil ? "GET" : "POST"
+        if let body {
+            request.httpBody = Data(CanonicalJSON.string(body).utf8)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        let box = TLSAnswer()
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            box.set(data: data, status: (response as? HTTPURLResponse)?.statusCode, error: error)
+            done.signal()
+        }.resume()
+        done.wait()
+        guard let status = box.status else {
+            throw SignerError("the signer at \(address) is unreachable: \(box.error.map { "\($0)" } ?? "no answer")")
+        }
+        return SignerHTTP.Response(status: status, headers: [], body: [UInt8](box.data ?? Data()))
+    }
+
     static func escaped(_ value: String) -> String {
         value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+    }
+}
+
+/// The answer of one TLS request, handed from URLSession's thread to the waiting one.
+final class TLSAnswer: @unchecked Sendable {
+    // Written once before the semaphore is signalled, read after it was waited for.
+    private(set) var data: Data?
+    private(set) var status: Int?
+    private(set) var error: (any Error)?
+
+    func set(data: Data?, status: Int?, error: (any Error)?) {
+        self.data = data
+        self.status = status
+        self.error = error
     }
 }

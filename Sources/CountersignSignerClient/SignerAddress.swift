@@ -46,6 +46,11 @@ public enum SignerAddress: Sendable, Equatable, CustomStringConvertible {
             : .http(host: String(host), port: port, basePath: basePath)
     }
 
+    public var isUnix: Bool {
+        if case .unix = self { return true }
+        return false
+    }
+
     /// Whether the C-library clients (the hooks' forwarders) can speak to it: not over TLS.
     public var needsTLS: Bool {
         if case .https = self { return true }

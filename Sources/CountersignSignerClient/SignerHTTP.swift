@@ -17,6 +17,13 @@ public struct SignerHTTP: Sendable {
         /// The uid of the process that answered on a Unix socket, from the kernel.
         public var peerUID: UInt32? = nil
 
+        public init(status: Int, headers: [(name: String, value: String)], body: [UInt8], peerUID: UInt32? = nil) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+            self.peerUID = peerUID
+        }
+
         public func header(_ name: String) -> String? {
             let wanted = name.lowercased()
             return headers.first { $0.name.lowercased() == wanted }?.value

@@ -166,6 +166,8 @@ struct SignerCLITests {
             let result = try CLI.run(arguments, stdin: "{}", executable: executable)
             #expect(result.status == 2 && result.stderr.contains("cannot be used with a signer"), "\(arguments)")
         }
+        let tls = try CLI.run(["hook", "claude-code", "--signer", "https://signer.example"], stdin: "{}")
+        #expect(tls.status == 2 && tls.stderr.contains("links no TLS"))
     }
 
     @Test func theSocketFileIsGuarded() throws {
@@ -217,6 +219,13 @@ struct SignerCLITests {
         _ = try CLI.run(["uninstall", "claude-code"], in: dir)
         let left = (try? String(contentsOfFile: dir + "/.claude/settings.json", encoding: .utf8)) ?? ""
         #expect(!left.contains("countersign"))
+        let https = try CLI.run(["install", "claude-code", "--signer", "https://signer.example"], in: dir)
+        #expect(https.status == 0)
+        #expect(
+            try String(contentsOfFile: dir + "/.claude/settings.json", encoding: .utf8).contains(
+                "https://signer.example:443/v1/hooks/claude-code"))
+        let codexTLS = try CLI.run(["install", "codex", "--signer", "https://signer.example"], in: dir)
+        #expect(codexTLS.status == 1 && codexTLS.stderr.contains("links no TLS"))
         let bad = try CLI.run(["install", "claude-code", "--signer", "unix:relative.sock"], in: dir)
         #expect(bad.status == 1 && bad.stderr.contains("absolute socket path"))
     }
