@@ -84,6 +84,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard let idle = DurationText.seconds(idleTimeout), idle > 0 else {
                 throw CLIError("--idle-timeout \(idleTimeout): a duration such as 30s")
             }
+            if let socket { try CountersignServer.checkSocket(path: socket, group: socketGroup) }
             let listen = self.listen ?? "127.0.0.1:8787"
             guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
                 (0...65535).contains(port)

@@ -185,6 +185,12 @@ public struct CountersignServer: Sendable {
         _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
+    /// Checks a socket path and group before anything else is set up (a key, a ledger): the same checks
+    /// `run` makes before binding.
+    public static func checkSocket(path: String, group: String?) throws {
+        try UnixSocketFile(path: path, group: group).prepare()
+    }
+
     /// Asks the kernel for a free port on `host`.
     static func freePort(host: String) throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

@@ -380,13 +380,15 @@ def test_agent_hook_calls_are_decided_and_recorded_as_separate_user(deployment):
         stdin=json.dumps(pre_tool_use("ls -la", session, "toolu_ls2")))
     assert decision_of(full) == "allow"
 
-    mine = [r for r in deployment.receipts() if r.get("session_id") == session]
+    # A caller of another user has its sessions kept apart from every other caller's: uid:N/ before the id.
+    kept = f"uid:{deployment.agent_uid}/{session}"
+    mine = [r for r in deployment.receipts() if r.get("session_id") == kept]
     decisions = [(r["trace_id"], r["decision"], r["status"]) for r in mine if r["kind"] == "decision"]
-    assert decisions == [(f"{session}:toolu_ls", "allow", "authorized"),
-                         (f"{session}:toolu_rm", "deny", "blocked"),
-                         (f"{session}:toolu_ls2", "allow", "authorized")], decisions
+    assert decisions == [(f"{kept}:toolu_ls", "allow", "authorized"),
+                         (f"{kept}:toolu_rm", "deny", "blocked"),
+                         (f"{kept}:toolu_ls2", "allow", "authorized")], decisions
     outcomes = [r for r in mine if r["kind"] == "outcome"]
-    assert [(r["trace_id"], r["status"]) for r in outcomes] == [(f"{session}:toolu_ls", "executed")], outcomes
+    assert [(r["trace_id"], r["status"]) for r in outcomes] == [(f"{kept}:toolu_ls", "executed")], outcomes
     for receipt in mine:
         caller = receipt["caller"]
         assert caller["isolation"] == "separate-user", receipt
@@ -490,8 +492,9 @@ def test_with_the_service_stopped_the_hook_blocks_and_after_a_restart_it_answers
 
     deployment.start()
     assert decision_of(deployment.hook_client(deployment.agent_user, pre_tool_use("ls", "restart", "t4"))) == "allow"
-    traces = [r["trace_id"] for r in deployment.receipts() if r.get("session_id") == "restart"]
-    assert traces == ["restart:t1", "restart:t4"], traces
+    kept = f"uid:{deployment.agent_uid}/restart"
+    traces = [r["trace_id"] for r in deployment.receipts() if r.get("session_id") == kept]
+    assert traces == [f"{kept}:t1", f"{kept}:t4"], traces
 
     code, out, err = deployment.verify()
     assert code == 0, out + err
@@ -533,7 +536,8 @@ def test_four_agents_making_500_calls_each_at_once_lose_no_receipt(deployment):
 
     receipts = deployment.receipts()
     for session in sessions:
-        decided = [r for r in receipts if r["kind"] == "decision" and r.get("session_id") == session]
+        kept = f"uid:{deployment.agent_uid}/{session}"
+        decided = [r for r in receipts if r["kind"] == "decision" and r.get("session_id") == kept]
         assert len(decided) == CALLS_PER_AGENT, (session, len(decided))
         assert len({r["trace_id"] for r in decided}) == CALLS_PER_AGENT
         assert all(r["caller"]["isolation"] == "separate-user" for r in decided)
