@@ -3,8 +3,11 @@
 (docs/performance.md, "Hooks through the signer service").
 
 Usage: scripts/perf/hook-signer.py --bin DIR --static-hook PATH [--calls 500] [--warmup 20] [--client PATH]
+                                   [--also-client PATH]
 DIR holds release builds of `countersign` and `countersign-hook-client`; PATH is the static `countersign-hook`;
---client runs another build of `countersign-hook-client` (e.g. one linked with --static-swift-stdlib).
+--client runs another build of `countersign-hook-client` (e.g. the lean one, `cc -O2 -o … main.c`, that
+scripts/install ships); --also-client adds a second thin command hook and its start floor to the same run
+(e.g. SwiftPM's release build of the client, which it links with the Swift runtime).
 
 Two throwaway projects (`countersign init`, the starter policy, SQLite ledger and session store, a trust file
 under a temporary XDG_CONFIG_HOME). In the first, `countersign serve --socket T/s.sock --listen 127.0.0.1:0`
@@ -31,6 +34,7 @@ parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--bin", required=True, help="directory with countersign and countersign-hook-client")
 parser.add_argument("--static-hook", required=True, help="the static countersign-hook executable")
 parser.add_argument("--client", help="another countersign-hook-client (default: the one in --bin)")
+parser.add_argument("--also-client", help="a second countersign-hook-client, measured in the same run")
 parser.add_argument("--calls", type=int, default=500)
 parser.add_argument("--warmup", type=int, default=20)
 parser.add_argument("--blocks", action="store_true",
@@ -41,7 +45,8 @@ args = parser.parse_args()
 countersign = os.path.abspath(os.path.join(args.bin, "countersign"))
 client = os.path.abspath(args.client or os.path.join(args.bin, "countersign-hook-client"))
 static_hook = os.path.abspath(args.static_hook)
-for path in (countersign, client, static_hook):
+also_client = os.path.abspath(args.also_client) if args.also_client else None
+for path in (countersign, client, static_hook) + ((also_client,) if also_client else ()):
     assert os.access(path, os.X_OK), f"not an executable: {path}"
 help_text = subprocess.run([countersign, "serve", "--help"], capture_output=True, text=True).stdout
 assert "--socket" in help_text, "this countersign has no signer service (serve --socket)"
@@ -127,6 +132,10 @@ def thin(i):
     return spawn([client, "claude-code", "--signer", f"unix:{socket_path}"], payload("thin", i), signer_project, env,
                  "thin command hook")
 
+def thin_also(i):
+    return spawn([also_client, "claude-code", "--signer", f"unix:{socket_path}"], payload("thinalso", i), signer_project,
+                 env, "thin command hook (--also-client)")
+
 def embedded(i):
     return spawn([static_hook, "claude-code"], payload("embedded", i), embedded_project, embedded_env, "embedded hook")
 
@@ -135,6 +144,9 @@ def true_floor(i):
 
 def client_start(i):  # the thin client's own start: parses its arguments, prints its usage, exits; no connect
     return spawn([client, "--help"], payload("clientstart", i), work, env, "countersign-hook-client --help", allow=False)
+
+def also_client_start(i):
+    return spawn([also_client, "--help"], payload("alsostart", i), work, env, "--also-client --help", allow=False)
 
 def healthz(i):
     start = time.perf_counter()
@@ -150,6 +162,10 @@ variants = [("HTTP hook, kept-alive connection", http_keepalive), ("HTTP hook, n
             ("embedded hook (static countersign-hook)", embedded),
             ("floor: /bin/true spawn", true_floor), ("floor: countersign-hook-client --help (start only)", client_start),
             ("floor: GET /healthz, kept-alive", healthz)]
+if also_client:
+    variants += [("thin command hook, --also-client", thin_also),
+                 ("floor: --also-client --help (start only)", also_client_start)]
+service_calls = 5 if also_client else 4  # variants whose decisions the service records
 times = {name: [] for name, _ in variants}
 load_before = os.getloadavg()
 began = time.monotonic()
@@ -177,7 +193,8 @@ def verify(project, environment):
 
 total = args.warmup + args.calls
 signer_count, embedded_count = count_decisions(signer_project, env), count_decisions(embedded_project, embedded_env)
-assert signer_count == 4 * total, f"signer ledger: {signer_count} decision receipts, expected {4 * total}"
+assert signer_count == service_calls * total, \
+    f"signer ledger: {signer_count} decision receipts, expected {service_calls * total}"
 assert embedded_count == total, f"embedded ledger: {embedded_count} decision receipts, expected {total}"
 verify(signer_project, env); verify(embedded_project, embedded_env)
 
@@ -201,7 +218,11 @@ print(f"medians: thin hook = /bin/true {floor:.2f} + the client's own start {sta
       f"{median[variants[3][0]]:.2f} ms); embedded hook minus /bin/true: "
       f"{embedded_median - floor:.2f} ms; HTTP hook minus GET /healthz: "
       f"{median[variants[0][0]] - median['floor: GET /healthz, kept-alive']:.2f} ms")
-print(f"ledgers: signer {signer_count} decision receipts (expected {4 * total}), embedded {embedded_count} "
+if also_client:
+    also, also_start = median["thin command hook, --also-client"], median["floor: --also-client --help (start only)"]
+    print(f"--also-client: thin hook {also:.2f} ms = /bin/true {floor:.2f} + its own start {also_start - floor:.2f} "
+          f"+ forwarding and the service {also - also_start:.2f} ms")
+print(f"ledgers: signer {signer_count} decision receipts (expected {service_calls * total}), embedded {embedded_count} "
       f"(expected {total}); both verify")
 if args.keep: print(f"kept {work}")
 else: shutil.rmtree(work, ignore_errors=True)
