@@ -10,7 +10,9 @@ public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
         self.column = column
     }
 
-    public var description: String { "\(file):\(line):\(column)" }
+    /// `file:line:column`, or the file alone when the finding is about the whole file (line 0: it is missing
+    /// or unreadable), so a missing policy does not read like an error at a position.
+    public var description: String { line > 0 ? "\(file):\(line):\(column)" : file }
 }
 
 /// One finding about a policy or fixture file: an error that stops it loading, or a lint warning.

@@ -14,7 +14,7 @@ def test_the_spec_is_valid_and_every_route_exists(server):
     validate(spec)
     host, port = server.url.replace("http://", "").split(":")
     for path, operations in spec["paths"].items():
-        concrete = path.replace("{id}", "dec_unknown")
+        concrete = path.replace("{id}", "dec_unknown").replace("{agent}", "claude-code")
         for method in operations:
             connection = http.client.HTTPConnection(host, int(port), timeout=10)
             connection.request(method.upper(), concrete, body="{}" if method == "post" else None,
