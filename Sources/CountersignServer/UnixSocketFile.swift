@@ -1,3 +1,4 @@
+import CountersignSignerClient
 import Foundation
 
 #if canImport(Glibc)
@@ -90,24 +91,5 @@ struct UnixSocketFile: Sendable {
     }
 
     /// Whether something accepts connections at `path`.
-    static func accepts(_ path: String) -> Bool {
-        #if canImport(Glibc)
-            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-            let fd = socket(AF_UNIX, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        return result == 0
-    }
+    static func accepts(_ path: String) -> Bool { UnixSocket.accepts(path) }
 }

@@ -99,17 +99,7 @@ public struct SignerHTTP: Sendable {
             let fd = socket(AF_UNIX, Self.stream, 0)
             guard fd >= 0 else { throw failure("cannot open a socket") }
             setTimeouts(fd)
-            var sockaddress = sockaddr_un()
-            sockaddress.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &sockaddress.sun_path) { buffer in
-                for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
-            }
-            let result = withUnsafePointer(to: &sockaddress) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            guard result == 0 else {
+            guard UnixSocket.connect(fd, to: path) == 0 else {
                 let reason = Self.errorText()
                 close(fd)
                 throw failure("cannot connect (\(reason))")
@@ -294,5 +284,34 @@ public enum SignerPeer {
                     + "your signer (someone could have taken the socket's place); set COUNTERSIGN_SIGNER_UID=\(uid) if it is"
             )
         }
+    }
+}
+
+/// A Unix-domain stream socket, by path.
+public enum UnixSocket {
+    /// Connects `fd` to the socket at `path`: 0, or -1 with `errno` set.
+    public static func connect(_ fd: Int32, to path: String) -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.prefix(buffer.count - 1).enumerated() { buffer[index] = byte }
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                #if canImport(Glibc)
+                    Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                #else
+                    Darwin.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+                #endif
+            }
+        }
+    }
+
+    /// Whether something accepts connections at `path`.
+    public static func accepts(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, SignerHTTP.stream, 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return connect(fd, to: path) == 0
     }
 }

@@ -325,16 +325,7 @@ struct SignerCLITests {
         defer { service.stop() }
         let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in service.socket.utf8.enumerated() { buffer[index] = byte }
-        }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
+        let connected = UnixSocket.connect(fd, to: service.socket)
         #expect(connected == 0)
         _ = "POST /v1/hooks/claude-code HTTP/1.1\r\nHost: local".withCString { send(fd, $0, strlen($0), 0) }
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
@@ -377,18 +368,5 @@ extension SignerCLITests.Service {
         return process
     }
 
-    static func answers(_ path: String) -> Bool {
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
-            for (index, byte) in path.utf8.enumerated() { buffer[index] = byte }
-        }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        } == 0
-    }
+    static func answers(_ path: String) -> Bool { UnixSocket.accepts(path) }
 }
