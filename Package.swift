@@ -139,7 +139,7 @@ let package = Package(
         // The hook alone, for agents that start a process per tool call: less to load, faster to start.
         .executableTarget(name: "countersign-hook", dependencies: ["CountersignCore", "CountersignHooks"]),
         // The thin hook client: forwards stdin to the signer service (--signer) and prints its answer. In C,
-        // on the C library alone: the agent waits for it on every tool call, and it starts in under a millisecond.
+        // on the C library alone: the agent waits for it on every tool call, and it starts as fast as /bin/true.
         // SwiftPM links every executable with the Swift runtime; --as-needed leaves it out (main.c says why).
         .executableTarget(
             name: "countersign-hook-client",
