@@ -86,11 +86,14 @@ struct Routes {
     }
 
     func waitFor(_ request: Request, _ context: ServerContext) async throws -> Response {
-        try credentials.requireAgent(request, context)
+        let requester = try credentials.requireAgent(request, context)
         let id = context.parameters.get("id") ?? ""
         let wait = try seconds(
             request.uri.queryParameters["wait"].map { .string(String($0)) }, default: 0, field: "wait")
-        guard let record = await service.wait(id, timeout: wait) else { throw APIError(.notFound, "no such decision") }
+        guard let record = await service.wait(id, timeout: wait),
+            // A caller on the socket sees only its own decisions.
+            !(requester.isSocketPeer || record.requester.isSocketPeer) || requester == record.requester
+        else { throw APIError(.notFound, "no such decision") }
         return json(decisionJSON(record))
     }
 
@@ -162,7 +165,7 @@ struct Routes {
             values.append(value)
         }
         let hash = values[3]
-        guard hash.hasPrefix("sha256:"), hash.count == 71, hash.dropFirst(7).allSatisfy(\.isHexDigit),
+        guard hash.hasPrefix("sha256:"), hash.count == 71, hash.dropFirst(7).allSatisfy({ $0.isASCII && $0.isHexDigit }),
             hash == hash.lowercased()
         else { throw APIError(.badRequest, "\"hash\" must be sha256: and 64 lower-case hex digits") }
         guard ["tool", "resource", "resource-template", "prompt"].contains(values[1]) else {

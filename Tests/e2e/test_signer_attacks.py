@@ -122,6 +122,8 @@ def test_another_agent_cannot_feed_read_or_close_what_is_not_its_own(deployment)
               "args": {"command": "ls"}, "session_id": "mine"}
     decided = socket_request(deployment, deployment.agent_user, "POST", "/v1/decide", {"action": action})
     decision_id = json.loads(decided["body"])["decision_id"]
+    peeked = socket_request(deployment, deployment.second_agent, "GET", f"/v1/decisions/{decision_id}")
+    assert peeked["status"] == 404, peeked
     stolen = socket_request(deployment, deployment.second_agent, "POST", "/v1/outcome",
                             {"decision_id": decision_id, "status": "executed", "result": "injected"})
     assert stolen["status"] == 404, stolen
