@@ -165,7 +165,8 @@ struct Routes {
             values.append(value)
         }
         let hash = values[3]
-        guard hash.hasPrefix("sha256:"), hash.count == 71, hash.dropFirst(7).allSatisfy({ $0.isASCII && $0.isHexDigit }),
+        guard hash.hasPrefix("sha256:"), hash.count == 71,
+            hash.dropFirst(7).allSatisfy({ $0.isASCII && $0.isHexDigit }),
             hash == hash.lowercased()
         else { throw APIError(.badRequest, "\"hash\" must be sha256: and 64 lower-case hex digits") }
         guard ["tool", "resource", "resource-template", "prompt"].contains(values[1]) else {
