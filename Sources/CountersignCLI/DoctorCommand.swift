@@ -71,6 +71,7 @@ struct Doctor {
         let signer: String?
         let failClosed: Bool
         let kind: String
+        var problems: [String] = []
     }
 
     mutating func section(_ title: String, _ body: [String]) {
@@ -89,10 +90,17 @@ struct Doctor {
                 let installer = HookInstaller(
                     dialect: dialect, scope: scope, home: homeDirectory,
                     project: FileManager.default.currentDirectoryPath, arguments: [], timeoutSeconds: 0)
-                guard let text = try? String(contentsOfFile: installer.settingsPath, encoding: .utf8),
-                    text.contains("countersign") || text.contains("/v1/hooks/\(dialect.rawValue)")
-                else { continue }
-                let hook = Self.classify(text, agent: dialect.rawValue, file: installer.settingsPath)
+                guard let data = FileManager.default.contents(atPath: installer.settingsPath) else { continue }
+                guard case .object(let root)? = try? JSONValue.parse(data) else {
+                    if String(decoding: data, as: UTF8.self).contains("countersign") {
+                        broken = true
+                        body.append("PROBLEM: \(installer.settingsPath) is not a JSON object: the agent may ignore it")
+                    }
+                    continue
+                }
+                let entries = Self.ourEntries(root, agent: dialect.rawValue)
+                guard !entries.isEmpty else { continue }
+                let hook = Self.classify(entries, agent: dialect.rawValue, file: installer.settingsPath)
                 found.append(hook)
                 var line = "\(dialect.rawValue) (\(scope.rawValue), \(installer.settingsPath)): \(hook.kind)"
                 if dialect == .claudeCode {
@@ -101,31 +109,119 @@ struct Doctor {
                         ? "; fails closed (onFailure: block)" : "; NOT fail-closed (no onFailure: block)"
                 }
                 body.append(line)
+                for problem in hook.problems {
+                    broken = true
+                    body.append("PROBLEM: \(problem)")
+                }
+            }
+        }
+        // Claude Code turns every hook off with one setting, in any of its settings files.
+        let claude = [
+            FileManager.default.currentDirectoryPath + "/.claude/settings.json",
+            FileManager.default.currentDirectoryPath + "/.claude/settings.local.json",
+            homeDirectory + "/.claude/settings.json",
+        ]
+        for path in claude {
+            if let data = FileManager.default.contents(atPath: path), let root = try? JSONValue.parse(data),
+                root["disableAllHooks"] == .bool(true)
+            {
+                broken = true
+                body.append("PROBLEM: \(path) sets \"disableAllHooks\": true — Claude Code runs no hook at all")
             }
         }
         section("Hooks", body.isEmpty ? ["none installed here (countersign install <agent> [--signer ADDR])"] : body)
         return found
     }
 
-    static func classify(_ text: String, agent: String, file: String) -> InstalledHook {
-        let failClosed = text.contains("\"onFailure\"") && text.contains("\"block\"")
-        if let range = text.range(of: "/v1/hooks/\(agent)"),
-            let start = text[..<range.lowerBound].range(of: "\"http", options: .backwards)
-        {
-            let base = String(text[text.index(after: start.lowerBound)..<range.lowerBound])
-            return InstalledHook(
-                agent: agent, file: file, signer: base, failClosed: failClosed,
-                kind: "HTTP hook to the signer service at \(base)")
+    /// Every hook in a settings file that runs Countersign or posts to its hook endpoint: the command or URL,
+    /// and whether the entry fails closed.
+    static func ourEntries(_ root: [String: JSONValue], agent: String) -> [(text: String, http: Bool, onFailure: Bool)]
+    {
+        var found: [(text: String, http: Bool, onFailure: Bool)] = []
+        for (_, list) in root["hooks"]?.objectValue ?? [:] {
+            for entry in list.arrayValue ?? [] {
+                for hook in entry["hooks"]?.arrayValue ?? [entry] {
+                    let blocks = hook["onFailure"]?.stringValue == "block"
+                    if let url = hook["url"]?.stringValue, url.contains("/v1/hooks/") {
+                        found.append((url, true, blocks))
+                    } else if let command = hook["command"]?.stringValue, command.contains("countersign") {
+                        found.append((command, false, blocks))
+                    }
+                }
+            }
         }
-        if let range = text.range(of: "--signer ") {
-            let address = text[range.upperBound...].prefix { !" \"'\\".contains($0) }
-            return InstalledHook(
-                agent: agent, file: file, signer: String(address), failClosed: failClosed,
-                kind: "thin command hook to the signer service at \(address)")
+        return found
+    }
+
+    static func classify(
+        _ entries: [(text: String, http: Bool, onFailure: Bool)], agent: String, file: String
+    ) -> InstalledHook {
+        var problems: [String] = []
+        var signers: Set<String> = []
+        var embedded = false
+        for entry in entries {
+            if entry.http {
+                if entry.text.hasSuffix("/v1/hooks/\(agent)") {
+                    signers.insert(String(entry.text.dropLast("/v1/hooks/\(agent)".count)))
+                } else {
+                    problems.append("an HTTP hook in \(file) posts to \(entry.text), not to /v1/hooks/\(agent)")
+                }
+                continue
+            }
+            switch commandShape(entry.text, agent: agent) {
+            case .failure(let problem): problems.append("\(file): \(problem): \(entry.text)")
+            case .success(let signer?): signers.insert(signer)
+            case .success(nil): embedded = true
+            }
         }
+        if signers.count > 1 {
+            problems.append("\(file) sends \(agent)'s hooks to several signers: \(signers.sorted())")
+        }
+        if !signers.isEmpty && embedded { problems.append("\(file) mixes embedded hooks and hooks to a signer") }
+        let failClosed = entries.allSatisfy(\.onFailure)
+        let signer = signers.sorted().first
+        let kind =
+            signer == nil
+            ? "embedded hook (signs with a key of the agent's user)"
+            : entries.contains(where: \.http)
+                ? "HTTP hook to the signer service at \(signer!)"
+                : "thin command hook to the signer service at \(signer!)"
         return InstalledHook(
-            agent: agent, file: file, signer: nil, failClosed: failClosed,
-            kind: "embedded hook (signs with a key of the agent's user)")
+            agent: agent, file: file, signer: signer, failClosed: failClosed, kind: kind, problems: problems)
+    }
+
+    /// A hook command is exactly what `install` writes, or it is reported: shell syntax around it (`|| true`,
+    /// `; exit 0`), an environment prefix or a repeated option can change what runs or what its exit means.
+    /// Success carries the signer address, if any.
+    static func commandShape(_ command: String, agent: String) -> Result<String?, HookShapeError> {
+        let words = ShellQuote.split(command)
+        guard ShellQuote.join(words) == command, let program = words.first else {
+            return .failure(HookShapeError("not written the way countersign install writes it"))
+        }
+        var rest = words.dropFirst()
+        if program == "countersign" || program.hasSuffix("/countersign") {
+            guard rest.first == "hook" else { return .failure(HookShapeError("runs countersign, but not its hook")) }
+            rest = rest.dropFirst()
+        } else if !(program.hasSuffix("countersign-hook") || program.hasSuffix("countersign-hook-client")) {
+            return .failure(HookShapeError("runs \(program), not a Countersign hook"))
+        }
+        guard rest.first == agent else { return .failure(HookShapeError("is not \(agent)'s hook")) }
+        rest = rest.dropFirst()
+        var seen: Set<String> = []
+        var signer: String?
+        while let flag = rest.popFirst() {
+            guard flag.hasPrefix("--") else { return .failure(HookShapeError("has an unexpected argument '\(flag)'")) }
+            guard seen.insert(flag).inserted else { return .failure(HookShapeError("gives \(flag) twice")) }
+            if flag == "--no-redaction" { continue }
+            guard let value = rest.popFirst() else { return .failure(HookShapeError("\(flag) has no value")) }
+            if flag == "--signer" { signer = value }
+        }
+        return .success(signer)
+    }
+
+    struct HookShapeError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
     }
 
     // MARK: - The signer service

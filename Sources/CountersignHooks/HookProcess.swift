@@ -67,7 +67,11 @@ public enum HookProcess {
             case "--key": options.key = try value(argument)
             case "--approval-server", "--server": options.approvalServer = try value(argument)
             case "--approval-server-token-env": options.approvalServerTokenEnv = try value(argument)
-            case "--signer": options.signer = try value(argument)
+            case "--signer":
+                guard options.signer == nil else {
+                    throw HookArgumentError(message: "--signer given twice: which signer is meant would be unclear")
+                }
+                options.signer = try value(argument)
             case "--signer-timeout":
                 let text = try value(argument)
                 guard let seconds = DurationText.seconds(text), seconds > 0, seconds <= 3600 else {

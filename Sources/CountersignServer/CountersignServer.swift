@@ -52,6 +52,8 @@ public struct CountersignServer: Sendable {
     let credentials: Credentials
     /// Set when the socket could not be given its permissions (the server then stops and `run` throws).
     let socketFailure = FailureBox()
+    /// What callers may hold open: connections per caller and in all, body bytes being read.
+    let limits: ConnectionLimits
 
     public init(gate: Gate, configuration: Configuration) throws {
         if !configuration.isLoopback && (configuration.apiToken == nil || configuration.reviewers.reviewers.isEmpty) {
@@ -69,6 +71,8 @@ public struct CountersignServer: Sendable {
                     + "ambiguous (give agents a token of their own)")
         }
         self.configuration = configuration
+        Self.raiseOpenFileLimit()
+        limits = ConnectionLimits(bodyDeadline: configuration.idleTimeout)
         credentials = Credentials(
             reviewers: configuration.reviewers, apiToken: configuration.apiToken.map { Array($0.utf8) })
         metrics = ServerMetrics()
@@ -96,7 +100,7 @@ public struct CountersignServer: Sendable {
         }
         Routes(
             service: service, credentials: credentials, metrics: metrics, logger: logger, hooks: configuration.hooks,
-            pins: configuration.pins
+            pins: configuration.pins, limits: limits
         ).register(on: router)
         return router
     }
@@ -117,13 +121,12 @@ public struct CountersignServer: Sendable {
         }
         // The router must accept the real port in Host headers; with port 0 it is known only once bound,
         // so a fixed port is resolved first.
-        Self.raiseOpenFileLimit()
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if configuration.listenTCP {
             let port = configuration.port == 0 ? try Self.freePort(host: configuration.host) : configuration.port
             let app = Application(
                 router: router(port: port, logger: logger),
-                server: http1,
+                server: http1(unixSocket: false),
                 configuration: .init(address: .hostname(configuration.host, port: port), serverName: "countersign"),
                 onServerRunning: { channel in ready(channel.localAddress?.port ?? port) },
                 logger: logger)
@@ -135,7 +138,7 @@ public struct CountersignServer: Sendable {
             let failure = self.socketFailure
             let app = Application(
                 router: router(unixSocket: true, logger: logger),
-                server: http1,
+                server: http1(unixSocket: true),
                 configuration: .init(address: .unixDomainSocket(path: path), serverName: "countersign"),
                 onServerRunning: { _ in
                     do {
@@ -170,11 +173,15 @@ public struct CountersignServer: Sendable {
     /// HTTP/1.1 with an idle timeout: a connection that has not sent a complete request head within the
     /// timeout (between requests, or ever) is closed, so half-open connections cannot hold the service's
     /// files. Requests in progress (a long poll) are not idle.
-    var http1: HTTPServerBuilder {
+    func http1(unixSocket: Bool) -> HTTPServerBuilder {
         let nanoseconds =
             configuration.idleTimeout.components.seconds * 1_000_000_000
             + configuration.idleTimeout.components.attoseconds / 1_000_000_000
-        return .http1(configuration: .init(idleTimeout: .nanoseconds(nanoseconds)))
+        let limits = self.limits
+        return .http1(
+            configuration: .init(
+                additionalChannelHandlers: [limits.handler(unixSocket: unixSocket)],
+                idleTimeout: .nanoseconds(nanoseconds)))
     }
 
     /// As many open files as the system allows this process: every connection is one.

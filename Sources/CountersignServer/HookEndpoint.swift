@@ -39,18 +39,18 @@ public struct HookEndpoint: Sendable {
     static let exitHeader = HTTPField.Name("X-Countersign-Hook-Exit")!
     static let stderrHeader = HTTPField.Name("X-Countersign-Hook-Stderr")!
 
-    func respond(agent: String, request: Request) async throws -> Response {
+    func respond(agent: String, request: Request, context: ServerContext, limits: ConnectionLimits) async throws
+        -> Response
+    {
         guard agents.contains(agent) else {
             throw APIError(.notFound, "unknown agent '\(agent)' (\(agents.joined(separator: ", ")))")
         }
         guard request.headers[.contentType]?.hasPrefix("application/json") == true else {
             throw APIError(.unsupportedMediaType, "send the hook payload as application/json")
         }
-        var payload = Data()
-        for try await chunk in request.body where payload.count < Self.maximumPayload {
-            payload.append(contentsOf: chunk.readableBytesView.prefix(Self.maximumPayload - payload.count))
-        }
-        let reply = await answer(agent, payload)
+        let reply = try await limits.withBody(
+            request, channel: context.channel, maximum: Self.maximumPayload, truncating: true
+        ) { payload in await answer(agent, payload) }
         if request.uri.queryParameters["form"] == "process" {
             var headers: HTTPFields = [.contentType: "application/json"]
             headers[Self.exitHeader] = String(reply.exitCode)

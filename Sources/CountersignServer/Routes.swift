@@ -15,6 +15,7 @@ struct Routes {
     let logger: Logger
     let hooks: HookEndpoint?
     let pins: CountersignServer.PinCheck?
+    let limits: ConnectionLimits
 
     func register(on router: Router<ServerContext>) {
         router.get("/healthz") { _, _ in json(["ok": true]) }
@@ -36,7 +37,8 @@ struct Routes {
         router.post("/v1/hooks/:agent") { request, context in
             try credentials.requireAgent(request, context)
             guard let hooks else { throw APIError(.notFound, "this server was started without hook answering") }
-            return try await hooks.respond(agent: context.parameters.get("agent") ?? "", request: request)
+            return try await hooks.respond(
+                agent: context.parameters.get("agent") ?? "", request: request, context: context, limits: limits)
         }
         router.get("/v1/receipts") { request, context in try await receipts(request, context) }
         router.get("/v1/verify") { request, context in try await verify(request, context) }
@@ -391,15 +393,16 @@ struct Routes {
         guard request.headers[.contentType]?.hasPrefix("application/json") == true else {
             throw APIError(.unsupportedMediaType, "send the body as application/json")
         }
-        var request = request
-        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
-        let value: JSONValue
-        do {
-            value = try Array(buffer.readableBytesView).withUnsafeBufferPointer { bytes throws(JSONParseError) in
-                try JSONValue.parse(bytes)
+        let value: JSONValue = try await limits.withBody(
+            request, channel: context.channel, maximum: context.maxUploadSize, truncating: false
+        ) { data in
+            do {
+                return try [UInt8](data).withUnsafeBufferPointer { bytes throws(JSONParseError) in
+                    try JSONValue.parse(bytes)
+                }
+            } catch {
+                throw APIError(.badRequest, "the body is not valid JSON: \(error)")
             }
-        } catch {
-            throw APIError(.badRequest, "the body is not valid JSON: \(error)")
         }
         guard case .object(let object) = value else { throw APIError(.badRequest, "the body must be a JSON object") }
         return object

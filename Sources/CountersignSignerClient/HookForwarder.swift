@@ -35,8 +35,9 @@ public enum HookForwarder {
         } catch {
             return .block(error.description)
         }
+        // Only the two answers a hook gives: 0, or 2 (block). Any other code the agents treat as "go ahead".
         guard response.status == 200, let exitText = response.header("X-Countersign-Hook-Exit"),
-            let exitCode = Int32(exitText)
+            exitText == "0" || exitText == "2", let exitCode = Int32(exitText)
         else {
             let message = String(decoding: response.body.prefix(500), as: UTF8.self)
             return .block("the signer at \(address) answered HTTP \(response.status): \(message)")

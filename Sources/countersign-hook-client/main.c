@@ -277,9 +277,12 @@ int main(int argc, char **argv) {
     const char *agent = NULL, *signer = getenv("COUNTERSIGN_SIGNER");
     if (signer && !*signer) signer = NULL;
     double timeout = 30;
+    int signer_given = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--signer") == 0) {
             if (++i >= argc) usage_error("--signer needs an address");
+            if (signer_given) usage_error("--signer given twice: which signer is meant would be unclear");
+            signer_given = 1;
             signer = argv[i];
         } else if (strcmp(argv[i], "--timeout") == 0) {
             char *end;
@@ -362,9 +365,9 @@ int main(int argc, char **argv) {
         int shown_length = (int)(body_length < 500 ? body_length : 500);
         block("answered HTTP %d: %.*s", status, shown_length, body);
     }
-    char *exit_end;
-    long exit_code = strtol(exit_text, &exit_end, 10);
-    if (*exit_end || exit_code < 0 || exit_code > 255) block("answered an exit code that is not one (%s)", exit_text);
+    /* Only the two answers a hook gives: 0, or 2 (block). Any other code the agents treat as "go ahead". */
+    long exit_code = strcmp(exit_text, "0") == 0 ? 0 : strcmp(exit_text, "2") == 0 ? 2 : -1;
+    if (exit_code < 0) block("answered exit code '%s' (a hook answers 0 or 2; anything else would let the call run)", exit_text);
     if (header(response.data, "Transfer-Encoding", value, sizeof value) && strcasecmp(value, "chunked") == 0) {
         struct buffer joined = {0};
         size_t i = 0;

@@ -166,6 +166,12 @@ struct SignerCLITests {
             let result = try CLI.run(arguments, stdin: "{}", executable: executable)
             #expect(result.status == 2 && result.stderr.contains("cannot be used with a signer"), "\(arguments)")
         }
+        for executable in [Self.client, Self.slim] {
+            let twice = try CLI.run(
+                ["claude-code", "--signer", "unix:/a.sock", "--signer", "unix:/b.sock"], stdin: "{}",
+                executable: executable)
+            #expect(twice.status == 2 && twice.stderr.contains("given twice"), "\(executable.path)")
+        }
         let tls = try CLI.run(["hook", "claude-code", "--signer", "https://signer.example"], stdin: "{}")
         #expect(tls.status == 2 && tls.stderr.contains("links no TLS"))
     }
@@ -240,6 +246,36 @@ struct SignerCLITests {
         #expect(signer.status == 0 && signer.stdout.contains("the service runs as you"), "\(signer.stdout)")
         let down = try CLI.run(["doctor", "--signer", "unix:\(service.dir)/nobody.sock"], in: service.dir)
         #expect(down.status == 1 && down.stdout.contains("PROBLEM") && down.stdout.contains("blocked"))
+
+        // Hook commands that are not what install writes, and settings that switch hooks off, are problems.
+        let client = Self.client.path
+        let tampered = [
+            "\(client) claude-code --signer \(service.address) || true",
+            "\(client) claude-code --signer \(service.address) --signer unix:/tmp/mine.sock",
+            "COUNTERSIGN_SIGNER=unix:/tmp/mine.sock \(client) claude-code",
+            "\(client) claude-code --signer '\(service.address);true'",
+        ]
+        for command in tampered {
+            let project = CLI.temporaryDirectory()
+            try FileManager.default.createDirectory(atPath: project + "/.claude", withIntermediateDirectories: true)
+            let settings: [String: Any] = [
+                "hooks": [
+                    "PreToolUse": [
+                        ["matcher": "*", "hooks": [["type": "command", "command": command, "onFailure": "block"]]]
+                    ]
+                ]
+            ]
+            try JSONSerialization.data(withJSONObject: settings).write(
+                to: URL(fileURLWithPath: project + "/.claude/settings.json"))
+            let report = try CLI.run(["doctor"], in: project)
+            #expect(report.status == 1 && report.stdout.contains("PROBLEM"), "\(command)\n\(report.stdout)")
+        }
+        let off = CLI.temporaryDirectory()
+        #expect(try CLI.run(["install", "claude-code", "--signer", service.address], in: off).status == 0)
+        try #"{"disableAllHooks": true}"#.write(
+            toFile: off + "/.claude/settings.local.json", atomically: true, encoding: .utf8)
+        let disabled = try CLI.run(["doctor"], in: off)
+        #expect(disabled.status == 1 && disabled.stdout.contains("disableAllHooks"), "\(disabled.stdout)")
     }
 
     /// Serve on TCP too (`--listen 127.0.0.1:0`): its port, from the line it prints.
@@ -335,6 +371,53 @@ struct SignerCLITests {
         let read = recv(fd, &buffer, buffer.count, 0)
         #expect(read == 0, "the service closed the connection")
         #expect(Date().timeIntervalSince(started) < 8)
+    }
+
+    /// A body that trickles in is cut off at the deadline, and one caller cannot hold more than its share of
+    /// connections (past it they are closed at once, and the service keeps answering).
+    @Test func slowBodiesAndConnectionFloodsAreBounded() throws {
+        let service = try Service(extra: ["--idle-timeout", "1s"])
+        defer { service.stop() }
+        func open() -> Int32 {
+            let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            _ = UnixSocket.connect(fd, to: service.socket)
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            return fd
+        }
+        let slow = open()
+        defer { close(slow) }
+        let head =
+            "POST /v1/decide HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+        _ = head.withCString { send(slow, $0, strlen($0), 0) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let started = Date()
+        var answer = [UInt8]()
+        while true {
+            let n = recv(slow, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            answer += buffer[0..<n]
+        }
+        #expect(Date().timeIntervalSince(started) < 4.5, "the trickling body was cut off")
+        #expect(!String(decoding: answer, as: UTF8.self).contains("200 OK"))
+
+        var flood: [Int32] = []
+        defer { flood.forEach { close($0) } }
+        for _ in 0..<300 { flood.append(open()) }
+        Thread.sleep(forTimeInterval: 0.5)
+        var closed = 0
+        for fd in flood {
+            var flags = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&flags, 1, 0) > 0 && recv(fd, &buffer, 1, Int32(MSG_DONTWAIT)) == 0 { closed += 1 }
+        }
+        #expect(closed >= 300 - 256, "connections past the caller's share are closed at once (\(closed) closed)")
+        flood.forEach { close($0) }
+        flood.removeAll()
+        Thread.sleep(forTimeInterval: 0.3)
+        let after = try CLI.run(
+            ["claude-code", "--signer", service.address], stdin: Self.payload("ls", id: "after"),
+            executable: Self.client)
+        #expect(after.status == 0 && after.stdout.contains("allow"), "\(after.stderr)")
     }
 
     @Test func theSystemUnitIsTheShippedOne() throws {

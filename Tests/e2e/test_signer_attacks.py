@@ -152,7 +152,7 @@ def test_adapters_post_only_their_own_kinds_of_event(deployment):
 
 # -- who is at the other end of the socket
 
-def fake_signer(deployment, owner, directory, claims_uid=None):
+def fake_signer(deployment, owner, directory, claims_uid=None, exit_code=0):
     """A process of `owner` on a socket in `directory`, answering every hook with an allow (exit 0) and a
     /readyz that claims to be the service (uid `claims_uid`)."""
     directory.mkdir(mode=0o755, exist_ok=True)
@@ -171,7 +171,7 @@ def fake_signer(deployment, owner, directory, claims_uid=None):
                                         "service_uid": {claims_uid if claims_uid is not None else 'os.getuid()'}}})
                     c.sendall(("HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body).encode())
                 else:
-                    c.sendall(b"HTTP/1.1 200 OK\\r\\nX-Countersign-Hook-Exit: 0\\r\\nContent-Length: 0\\r\\n\\r\\n")
+                    c.sendall(b"HTTP/1.1 200 OK\\r\\nX-Countersign-Hook-Exit: {exit_code}\\r\\nContent-Length: 0\\r\\n\\r\\n")
             except OSError:
                 pass  # a client that checked who we are and left
             c.close()
@@ -269,3 +269,20 @@ def test_system_install_refuses_planted_paths(deployment):
     os.chmod(safe / "etc" / "policy.yaml", 0o666)
     out = install(state, safe / "etc", safe / "run")
     assert out.returncode == 1 and "never adopts a file" in out.stderr, out.stdout + out.stderr
+
+
+def test_a_signer_answering_a_non_blocking_exit_code_is_blocked(deployment):
+    """Exit codes other than 0 and 2 are "go ahead" to the agents: a signer that answers one (buggy, or not
+    ours but accepted, like root's) must not get a call through."""
+    for code in ["1", "3", "+0", "00", "-0"]:
+        directory = deployment.base / f"odd{len(code)}{code.strip()}"
+        process, path = fake_signer(deployment, "root", directory, exit_code=code)
+        try:
+            payload = json.dumps(pre_tool_use("ls", "odd", "o1"))
+            for args in ([str(deployment.bin / "countersign-hook-client"), "claude-code", "--signer", f"unix:{path}"],
+                         [str(deployment.bin / "countersign"), "hook", "claude-code", "--signer", f"unix:{path}"]):
+                out = deployment.as_user(deployment.agent_user, args, stdin=payload)
+                assert out.returncode == 2, (code, args, out.returncode, out.stderr)
+        finally:
+            process.kill()
+            process.wait()
