@@ -402,7 +402,9 @@ struct SignerCLITests {
         #expect(!String(decoding: answer, as: UTF8.self).contains("200 OK"))
 
         var flood: [Int32] = []
-        defer { flood.forEach { close($0) } }
+        defer {
+            for fd in flood { close(fd) }
+        }
         for _ in 0..<300 { flood.append(open()) }
         Thread.sleep(forTimeInterval: 0.5)
         var closed = 0
@@ -411,7 +413,7 @@ struct SignerCLITests {
             if poll(&flags, 1, 0) > 0 && recv(fd, &buffer, 1, Int32(MSG_DONTWAIT)) == 0 { closed += 1 }
         }
         #expect(closed >= 300 - 256, "connections past the caller's share are closed at once (\(closed) closed)")
-        flood.forEach { close($0) }
+        for fd in flood { close(fd) }
         flood.removeAll()
         Thread.sleep(forTimeInterval: 0.3)
         let after = try CLI.run(
