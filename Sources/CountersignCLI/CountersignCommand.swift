@@ -26,6 +26,11 @@ public struct CountersignCommand: AsyncParsableCommand {
               countersign install claude-code  # or codex, gemini, cursor
               countersign serve --reviewers reviewers.yaml   # decision API + approvals dashboard
 
+            Keep the record out of the agent's reach (docs/deployment.md):
+              sudo countersign system install --agent-group countersign-agents   # the signer as its own user
+              countersign install claude-code --signer unix:/run/countersign/countersign.sock
+              countersign doctor               # what protects the record, in plain words
+
             State lives in .countersign/ (or $COUNTERSIGN_HOME): ledger.sqlite, signing-key, sessions.sqlite,
             mcp-pins.sqlite.
 
