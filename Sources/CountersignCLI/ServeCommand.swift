@@ -171,7 +171,7 @@ extension ServeCommand {
         let reporter = caller.uid.map { "uid:\($0)" } ?? "a remote caller"
         return HookRunner.ReportTrust(
             promptsDeclassify: trustPrompts || caller.isolation == .sameUser, reporter: reporter,
-            sessionPrefix: caller.isolation == .separateUser ? caller.uid.map { "uid:\($0)/" } : nil)
+            sessionPrefix: caller.sessionPrefix.isEmpty ? nil : caller.sessionPrefix)
     }
 }
 

@@ -162,12 +162,7 @@ struct SystemSetup {
     static var systemdRunning: Bool { FileManager.default.fileExists(atPath: "/run/systemd/system") }
 
     mutating func install(policySource: String?, writeUnit: Bool, start: Bool) throws {
-        var created: [String: JSONValue] = [:]
-        if let existing = try? JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: layout.manifest))),
-            case .object(let object) = existing
-        {
-            created = object
-        }
+        var created = readManifest()
         for (name, key) in [(layout.group, "group"), (layout.agentGroup, "agent_group")] where getgrnam(name) == nil {
             try Self.run(["groupadd", "--system", name])
             created[key] = .string(name)
@@ -246,13 +241,13 @@ struct SystemSetup {
             """)
     }
 
+    /// What an earlier install created (install.json), to extend or to undo.
+    func readManifest() -> [String: JSONValue] {
+        (try? JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: layout.manifest))))?.objectValue ?? [:]
+    }
+
     mutating func uninstall(purge: Bool) throws {
-        var created: [String: JSONValue] = [:]
-        if let existing = try? JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: layout.manifest))),
-            case .object(let object) = existing
-        {
-            created = object
-        }
+        let created = readManifest()
         if FileManager.default.fileExists(atPath: layout.unitPath) {
             if Self.systemdRunning {
                 try? Self.run(["systemctl", "disable", "--now", "countersign.service"])

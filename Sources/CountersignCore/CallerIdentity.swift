@@ -38,8 +38,14 @@ public struct CallerIdentity: Sendable, Hashable {
     }
 
     /// This process itself: an embedded adapter signs as its caller's own user.
-    public static var thisProcess: CallerIdentity {
-        CallerIdentity(uid: getuid(), gid: getgid(), pid: getpid(), isolation: .sameUser)
+    public static let thisProcess = CallerIdentity(uid: getuid(), gid: getgid(), pid: getpid(), isolation: .sameUser)
+
+    /// A signer service keeps the sessions (and descriptor pins) of callers of another user apart from
+    /// every other caller's: `uid:N/` before the id they gave, so one agent can neither read nor feed
+    /// another's. Empty for everyone else.
+    public var sessionPrefix: String {
+        guard isolation == .separateUser, let uid else { return "" }
+        return "uid:\(uid)/"
     }
 
     /// The caller of the work running in this task; receipts drafted without one are the process's own.

@@ -16,9 +16,11 @@ import NIOCore
 /// - request bodies: each must arrive within `bodyDeadline`, and all bodies being read at once share
 ///   `bodyBudget` bytes (past it, a request is answered 503: the hook blocks, it never runs).
 public final class ConnectionLimits: @unchecked Sendable {
-    // `open`, `total` and `buffered` are guarded by `lock`.
+    // `open`, `openTotal`, `buffered` and `peers` are guarded by `lock`.
     private let lock = NSLock()
     private var open: [UInt32?: Int] = [:]
+    /// Each socket connection's caller, read from the kernel once when it connected.
+    private var peers: [ObjectIdentifier: CallerIdentity] = [:]
     private var openTotal = 0
     private var buffered = 0
     public let perCaller: Int
@@ -51,13 +53,21 @@ public final class ConnectionLimits: @unchecked Sendable {
         }
     }
 
-    func release(_ uid: UInt32?) {
+    func release(_ uid: UInt32?, channel: ObjectIdentifier? = nil) {
         lock.withLock {
             open[uid, default: 1] -= 1
             if open[uid] == 0 { open[uid] = nil }
             openTotal -= 1
+            if let channel { peers[channel] = nil }
         }
     }
+
+    /// The caller on a socket connection, as read when it connected (nil for TCP, or not yet known).
+    func peer(of channel: any Channel) -> CallerIdentity? {
+        lock.withLock { peers[ObjectIdentifier(channel)] }
+    }
+
+    func remember(_ peer: CallerIdentity, channel: ObjectIdentifier) { lock.withLock { peers[channel] = peer } }
 
     /// Reserves `bytes` of the shared body budget; false when it is spent.
     func reserve(_ bytes: Int) -> Bool {
@@ -98,7 +108,11 @@ final class ConnectionCounter: ChannelInboundHandler, RemovableChannelHandler, @
                 level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
             credentials.whenComplete { result in
                 switch result {
-                case .success(let peer): self.count(peer.uid, channel: channel)
+                case .success(let peer):
+                    // Read once here, on the loop, before any request: the requests reuse it (no hop each).
+                    self.limits.remember(
+                        .socketPeer(uid: peer.uid, gid: peer.gid, pid: peer.pid), channel: ObjectIdentifier(channel))
+                    self.count(peer.uid, channel: channel)
                 case .failure: channel.close(promise: nil)  // a peer the kernel cannot name
                 }
             }
@@ -116,7 +130,7 @@ final class ConnectionCounter: ChannelInboundHandler, RemovableChannelHandler, @
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        if case .some(let uid) = counted { limits.release(uid) }
+        if case .some(let uid) = counted { limits.release(uid, channel: ObjectIdentifier(context.channel)) }
         counted = nil
     }
 }
@@ -129,24 +143,32 @@ extension ConnectionLimits {
         _ request: Request, channel: (any Channel)?, maximum: Int, truncating: Bool,
         _ body: (Data) async throws -> T
     ) async throws -> T {
+        var reserved = 0
+        defer { unreserve(reserved) }
+        let data = try await read(
+            request, channel: channel, maximum: maximum, truncating: truncating, reserved: &reserved)
+        return try await body(data)
+    }
+
+    /// The reading part of `withBody`; the deadline covers it alone, never the answer.
+    private func read(
+        _ request: Request, channel: (any Channel)?, maximum: Int, truncating: Bool, reserved: inout Int
+    ) async throws -> Data {
         let deadline = channel.map { channel in
             channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(bodyDeadline.components.seconds) * 1_000_000_000)) {
                 channel.close(promise: nil)  // a body that trickles in would hold the connection forever
             }
         }
+        defer { deadline?.cancel() }
         var data = Data()
-        var reserved = 0
-        defer { unreserve(reserved) }
         do {
             for try await chunk in request.body {
                 let keep = min(chunk.readableBytes, maximum - data.count)
                 if keep < chunk.readableBytes && !truncating {
-                    deadline?.cancel()
                     throw APIError(.contentTooLarge, "the body is larger than \(maximum) bytes")
                 }
                 guard keep > 0 else { continue }
                 guard reserve(keep) else {
-                    deadline?.cancel()
                     throw APIError(.serviceUnavailable, "the service is reading too much at once; try again")
                 }
                 reserved += keep
@@ -156,10 +178,8 @@ extension ConnectionLimits {
             throw error
         } catch {
             // The stream ended in error: the deadline closed the connection, or the peer went away.
-            deadline?.cancel()
             throw APIError(.requestTimeout, "the body did not arrive in time")
         }
-        deadline?.cancel()
-        return try await body(data)
+        return data
     }
 }

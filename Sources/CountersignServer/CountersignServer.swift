@@ -94,7 +94,7 @@ public struct CountersignServer: Sendable {
         if port == 80 { hosts.formUnion(["127.0.0.1", "localhost"]) }
         router.middlewares.add(SecurityMiddleware(allowedHosts: hosts, unixSocket: unixSocket))
         if unixSocket {
-            router.middlewares.add(PeerMiddleware())
+            router.middlewares.add(PeerMiddleware(limits: limits))
         } else {
             router.middlewares.add(RemoteCallerMiddleware())
         }

@@ -13,11 +13,15 @@ import NIOCore
 /// another user than the service (`separate-user`). A peer the kernel cannot name is refused.
 struct PeerMiddleware: RouterMiddleware {
     typealias Context = ServerContext
+    /// Where each connection's caller was recorded when it connected.
+    let limits: ConnectionLimits
 
     func handle(
         _ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response
     ) async throws -> Response {
-        guard let channel = context.channel, let peer = try? await Self.credentials(of: channel) else {
+        var peer = context.channel.flatMap(limits.peer(of:))
+        if peer == nil, let channel = context.channel { peer = try? await Self.credentials(of: channel) }
+        guard let peer else {
             throw APIError(.forbidden, "the caller's credentials could not be read from the socket")
         }
         var context = context

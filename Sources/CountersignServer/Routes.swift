@@ -437,10 +437,6 @@ extension Routes {
     /// Event statuses adapters report (`POST /v1/events`); the ledger's own events are never accepted.
     static let adapterEvents: Set<String> = ["session", "descriptors-pinned", "poisoned-suspect"]
 
-    /// Callers on the socket who are not the service's user keep their sessions (and pins) apart:
-    /// `uid:N/` before the id they gave.
-    static func sessionPrefix(_ context: ServerContext) -> String {
-        guard let peer = context.socketPeer, peer.isolation == .separateUser, let uid = peer.uid else { return "" }
-        return "uid:\(uid)/"
-    }
+    /// See `CallerIdentity.sessionPrefix`.
+    static func sessionPrefix(_ context: ServerContext) -> String { context.socketPeer?.sessionPrefix ?? "" }
 }

@@ -15,7 +15,7 @@ struct UnixSocketFile: Sendable {
     let gid: gid_t?
 
     init(path: String, group: String?) throws {
-        guard path.hasPrefix("/") || path.hasPrefix(".") || !path.contains("://") else {
+        guard !path.contains("://") else {
             throw CountersignServer.SetupError(
                 description: "--socket \(path): a file path, e.g. /run/countersign/countersign.sock")
         }
