@@ -98,6 +98,13 @@ struct ServeCommand: AsyncParsableCommand {
                 }
                 apiToken = value
             }
+            if socket != nil && self.listen != nil && apiToken == nil {
+                // The socket's per-user separation holds only for the socket: an open TCP port is a way around it.
+                Terminal.error(
+                    "countersign serve: warning: --listen without --api-token-env next to --socket: any local user "
+                        + "can reach the TCP port without the socket's group, as one \"remote\" caller (no per-user "
+                        + "separation); give agents the socket alone, or an API token")
+            }
             let loaded = try Policy.load(path: policy ?? StateDirectory.path + "/policy.yaml")
             let writer = try checkpoints.writer(ledger, keyMode: .create)
             let store = try SessionStore(
